@@ -1,0 +1,39 @@
+"""Liquidation-aware backtesting of crypto perpetual futures.
+
+The public API is re-exported here and loaded lazily (``import backtest`` stays light and
+``python -m backtest --help`` fast).  Everything else is an implementation detail.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__version__ = "0.1.0"
+
+#: Public name -> module that defines it.
+_EXPORTS: dict[str, str] = {
+    # errors
+    "BacktestError": "backtest.errors",
+    "ConfigError": "backtest.errors",
+    "DataError": "backtest.errors",
+    "ExchangeError": "backtest.errors",
+    "PluginError": "backtest.errors",
+    # results
+    "Results": "backtest.results",
+}
+
+__all__ = ["__version__", *sorted(_EXPORTS)]
+
+
+def __getattr__(name: str) -> Any:
+    module_name = _EXPORTS.get(name)
+    if module_name is None:
+        raise AttributeError(f"module 'backtest' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module_name), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -1,0 +1,5 @@
+"""``python -m backtest``: the command line."""
+
+from backtest.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,164 @@
+"""What a backtest produces, as plain data that can be saved, loaded and re-rendered.
+
+:class:`Results` is the single hand-over point between the engine (which fills it), the report
+(which reads only this), the run command and the sweep.  Every table is a pandas frame indexed
+or stamped by UTC time; columns are documented on the class.  ``save`` writes one Parquet file
+per table plus ``results.json`` (configuration and metadata) into a folder, atomically per file;
+``load`` reads such a folder back.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from backtest.errors import DataError
+
+#: Results format version, bumped when a table's meaning changes.
+RESULTS_FORMAT = 1
+
+_TABLES: tuple[str, ...] = (
+    "equity",
+    "trades",
+    "orders",
+    "liquidations",
+    "funding",
+    "near_misses",
+    "market",
+    "clusters",
+)
+
+
+@dataclass
+class Results:
+    """The outcome of one backtest run.
+
+    Attributes
+    ----------
+    config : dict
+        The run's configuration as JSON-compatible data (``RunConfig.to_dict()``).
+    meta : dict
+        ``run_id``, ``strategy``, ``symbol``, ``status`` (``"complete"`` or ``"failed"``),
+        ``error`` (when failed), ``started``/``finished`` (ISO UTC), ``version``.
+    equity : DataFrame
+        Per bar, indexed by UTC time: ``value`` (account equity, quote currency), ``cash``,
+        ``position_size`` (signed, base units), ``position_notional`` (signed, quote),
+        ``margin_used``, ``effective_leverage`` (|notional| / value), ``liquidation_price``
+        (NaN when flat), ``funding_cum`` (cumulative funding paid, positive = paid),
+        ``fees_cum`` (cumulative fees paid).
+    trades : DataFrame
+        One row per closed trade: ``entry_time``, ``exit_time``, ``side`` (``"long"`` or
+        ``"short"``), ``size`` (base units, positive), ``entry_price``, ``exit_price``,
+        ``pnl_gross``, ``fees``, ``funding``, ``pnl_net``, ``liquidated`` (bool), ``bars``.
+    orders : DataFrame
+        One row per executed order: ``time``, ``side`` (``"buy"``/``"sell"``), ``size``,
+        ``price``, ``fee``, ``reason`` (``"strategy"`` or ``"liquidation"``).
+    liquidations : DataFrame
+        One row per forced close of the strategy's own position: ``time``, ``side``, ``size``,
+        ``liquidation_price``, ``fill_price``, ``loss`` (positive), ``fee``, ``gap`` (bool).
+    funding : DataFrame
+        One row per settlement crossed with an open position: ``time``, ``rate``,
+        ``mark_price``, ``position_size`` (signed), ``payment`` (positive = paid by us).
+    near_misses : DataFrame
+        Bars where price came within the near-miss threshold of the liquidation price:
+        ``time``, ``side``, ``price``, ``liquidation_price``, ``distance_pct``.
+    market : DataFrame
+        The traded candles (``open``, ``high``, ``low``, ``close``, ``volume``), indexed by time.
+    clusters : DataFrame
+        The liquidation map's per-bar outputs (column names as the map reports them); may be
+        empty when the run used no map.
+    """
+
+    config: dict[str, Any] = field(default_factory=dict)
+    meta: dict[str, Any] = field(default_factory=dict)
+    equity: pd.DataFrame = field(default_factory=pd.DataFrame)
+    trades: pd.DataFrame = field(default_factory=pd.DataFrame)
+    orders: pd.DataFrame = field(default_factory=pd.DataFrame)
+    liquidations: pd.DataFrame = field(default_factory=pd.DataFrame)
+    funding: pd.DataFrame = field(default_factory=pd.DataFrame)
+    near_misses: pd.DataFrame = field(default_factory=pd.DataFrame)
+    market: pd.DataFrame = field(default_factory=pd.DataFrame)
+    clusters: pd.DataFrame = field(default_factory=pd.DataFrame)
+
+    @property
+    def complete(self) -> bool:
+        """Whether the run finished (a failed run's tables are partial)."""
+        return self.meta.get("status") == "complete"
+
+    def save(self, folder: str | os.PathLike[str]) -> Path:
+        """Write every table and the metadata into ``folder`` (created if needed).
+
+        Each file is written to a temporary name and renamed, so a reader never sees a
+        half-written file.  ``results.json`` is written last: its presence marks a saved run.
+
+        Returns
+        -------
+        Path
+            The folder.
+        """
+        path = Path(folder)
+        path.mkdir(parents=True, exist_ok=True)
+        for name in _TABLES:
+            frame: pd.DataFrame = getattr(self, name)
+            _atomic_parquet(frame, path / f"{name}.parquet")
+        document = {
+            "format": RESULTS_FORMAT,
+            "meta": self.meta,
+            "config": self.config,
+        }
+        _atomic_text(json.dumps(document, indent=2, default=str), path / "results.json")
+        return path
+
+    @classmethod
+    def load(cls, folder: str | os.PathLike[str]) -> Results:
+        """Read a folder written by :meth:`save`.
+
+        Raises
+        ------
+        DataError
+            When the folder holds no saved run or a file cannot be read.
+        """
+        path = Path(folder)
+        document_path = path / "results.json"
+        if not document_path.is_file():
+            raise DataError(
+                f"{path} holds no saved run (no results.json): pass a folder written by "
+                "`python -m backtest run`"
+            )
+        try:
+            document = json.loads(document_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as error:
+            raise DataError(f"{document_path} is not a readable results file: {error}") from error
+        if document.get("format") != RESULTS_FORMAT:
+            raise DataError(
+                f"{document_path} has results format {document.get('format')!r}; this version "
+                f"reads format {RESULTS_FORMAT}: re-run the backtest"
+            )
+        tables: dict[str, pd.DataFrame] = {}
+        for name in _TABLES:
+            table_path = path / f"{name}.parquet"
+            if not table_path.is_file():
+                tables[name] = pd.DataFrame()
+                continue
+            try:
+                tables[name] = pd.read_parquet(table_path)
+            except Exception as error:  # pyarrow raises several unrelated types
+                raise DataError(f"{table_path} is corrupt or not Parquet: {error}") from error
+        return cls(config=document.get("config", {}), meta=document.get("meta", {}), **tables)
+
+
+def _atomic_parquet(frame: pd.DataFrame, target: Path) -> None:
+    temporary = target.with_name(target.name + ".tmp")
+    frame.to_parquet(temporary)
+    os.replace(temporary, target)
+
+
+def _atomic_text(text: str, target: Path) -> None:
+    temporary = target.with_name(target.name + ".tmp")
+    temporary.write_text(text, encoding="utf-8")
+    os.replace(temporary, target)
