@@ -21,6 +21,11 @@ _EXPORTS: dict[str, str] = {
     "PluginError": "backtest.errors",
     # results
     "Results": "backtest.results",
+    # plugins
+    "Strategy": "backtest.strategy",
+    "INTERFACE_VERSION": "backtest.strategy",
+    "discover": "backtest.plugins",
+    "resolve_strategy": "backtest.plugins",
 }
 
 __all__ = ["__version__", *sorted(_EXPORTS)]

@@ -1,0 +1,150 @@
+"""``backtest run``: backtest one strategy on one market and write its report."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+from backtest.errors import ConfigError
+
+DEFAULT_REPORTS = Path("reports")
+
+
+def register(subparsers: Any) -> None:
+    """Add the ``run`` subcommand."""
+    parser = subparsers.add_parser(
+        "run",
+        help="backtest a strategy (default: the bundled BTC sample)",
+        description=(
+            "Backtest a strategy plugin on stored candles with a perpetual-futures broker "
+            "(leverage, margin tiers, funding, liquidation of the strategy's own positions). "
+            "With no arguments: the bundled real BTC/USDT:USDT 5m sample around the "
+            "2025-10-10 crash, the ClusterFade strategy and default broker settings. "
+            "Prints a summary and writes reports/<run-id>/ (report.html, metrics.json, ...)."
+        ),
+        epilog=(
+            "examples:\n"
+            "  backtest run\n"
+            "  backtest run --strategy ClusterFade --leverage 5 -p band=0.03\n"
+            "  backtest run --strategy my_strategies.py:MyIdea --since 2025-10-05 --json\n"
+            "  backtest run --config run.toml --cash 5000"
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    market = parser.add_argument_group("market")
+    market.add_argument("--symbol", help="ccxt unified symbol (default BTC/USDT:USDT)")
+    market.add_argument("--exchange", help="ccxt exchange id of the stored data (binanceusdm)")
+    market.add_argument("--timeframe", help="candle timeframe, e.g. 5m, 1h (default 5m)")
+    market.add_argument(
+        "--since", help="first bar, UTC date or time (2025-10-01, 2025-10-01T12:00)"
+    )
+    market.add_argument("--until", help="last bar (exclusive), UTC date or time")
+    market.add_argument("--data-dir", help="data store folder (default ./data, then the sample)")
+
+    strategy = parser.add_argument_group("strategy")
+    strategy.add_argument(
+        "--strategy", help="name from `backtest strategies`, file.py:Class or module:Class"
+    )
+    strategy.add_argument(
+        "-p",
+        "--param",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="strategy parameter (repeatable)",
+    )
+    strategy.add_argument(
+        "--map",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="liquidation-map parameter (repeatable)",
+    )
+
+    broker = parser.add_argument_group("broker")
+    broker.add_argument("--cash", type=float, help="starting wallet balance, quote currency")
+    broker.add_argument("--leverage", type=float, help="leverage of new positions")
+    broker.add_argument("--margin-mode", choices=("isolated", "cross"), help="margin mode")
+    broker.add_argument(
+        "--fees", metavar="MAKER[,TAKER]", help="fees as fractions, e.g. 0.0002,0.0005"
+    )
+    broker.add_argument("--no-funding", action="store_true", help="do not charge or pay funding")
+
+    output = parser.add_argument_group("output")
+    output.add_argument("--config", help="TOML run file; flags override it")
+    output.add_argument("--report", metavar="DIR", help="write the run here (reports/<run-id>)")
+    output.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
+    verbosity = output.add_mutually_exclusive_group()
+    verbosity.add_argument("-q", "--quiet", action="store_true", help="print only errors")
+    verbosity.add_argument("-v", "--verbose", action="store_true", help="print debug logging")
+    parser.set_defaults(handler=handle)
+
+
+def _fees(text: str | None) -> dict[str, float]:
+    if text is None:
+        return {}
+    parts = [part.strip() for part in text.split(",")]
+    try:
+        values = [float(part) for part in parts]
+    except ValueError:
+        raise ConfigError(
+            f"--fees {text!r}: expected MAKER[,TAKER] as fractions, e.g. 0.0002,0.0005"
+        ) from None
+    if len(values) not in (1, 2):
+        raise ConfigError(f"--fees {text!r}: give one value or MAKER,TAKER")
+    maker, taker = (values[0], values[0]) if len(values) == 1 else values
+    return {"maker_fee": maker, "taker_fee": taker}
+
+
+def build_settings(args: argparse.Namespace) -> dict[str, Any]:
+    """Merge the run file (if any) and the flags into RunConfig fields."""
+    from backtest.config import merge, read_toml
+    from backtest.plugins import parse_assignments
+
+    file_settings = read_toml(args.config) if args.config else {}
+    flags: dict[str, Any] = {
+        "symbol": args.symbol,
+        "exchange": args.exchange,
+        "timeframe": args.timeframe,
+        "since": args.since,
+        "until": args.until,
+        "data_dir": args.data_dir,
+        "strategy": args.strategy,
+        "cash": args.cash,
+        "leverage": args.leverage,
+        "margin_mode": args.margin_mode,
+        "funding": False if args.no_funding else None,
+        "params": parse_assignments(args.param, "-p") or None,
+        "map_params": parse_assignments(args.map, "--map") or None,
+        **_fees(args.fees),
+    }
+    settings = merge(file_settings, flags)
+    settings.pop("sweep", None)
+    return settings
+
+
+def handle(args: argparse.Namespace) -> int:
+    """Run the backtest, print the summary and write the report folder."""
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO,
+        format="%(message)s",
+        stream=sys.stderr,
+    )
+    from backtest.runs import execute_run
+
+    settings = build_settings(args)
+    outcome = execute_run(
+        settings,
+        report_folder=Path(args.report) if args.report else None,
+        reports_root=DEFAULT_REPORTS,
+        progress=not (args.quiet or args.json),
+    )
+    if args.json:
+        print(json.dumps(outcome.summary(), indent=2, default=str))
+    elif not args.quiet:
+        print(outcome.console_text())
+    return 0

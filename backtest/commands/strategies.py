@@ -1,0 +1,59 @@
+"""``backtest strategies``: list the discovered strategy plugins."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+
+def register(subparsers: Any) -> None:
+    """Add the ``strategies`` subcommand."""
+    parser = subparsers.add_parser(
+        "strategies",
+        help="list strategy plugins with their parameters",
+        description=(
+            "List the strategies found in the built-in strategies/ folder, ./strategies and the "
+            "'backtest.strategies' entry-point group, with each parameter's default and the "
+            "first line of the docstring."
+        ),
+    )
+    parser.add_argument("--json", action="store_true", help="print the list as JSON")
+    parser.set_defaults(handler=handle)
+
+
+def handle(args: argparse.Namespace) -> int:
+    """Print the catalogue; files that failed to load are reported on standard error."""
+    from backtest.plugins import discover
+
+    catalogue = discover()
+    if args.json:
+        listing = [
+            {
+                "name": info.name,
+                "summary": info.summary,
+                "source": info.source,
+                "parameters": {k: _jsonable(v) for k, v in info.parameters.items()},
+            }
+            for info in catalogue.strategies.values()
+        ]
+        print(json.dumps(listing, indent=2))
+    else:
+        for info in sorted(catalogue.strategies.values(), key=lambda item: item.name):
+            print(f"{info.name}  —  {info.summary or '(no docstring)'}")
+            print(f"    from {info.source}")
+            for name, default in info.parameters.items():
+                print(f"    -p {name}={default!r}")
+            print()
+    for error in catalogue.errors:
+        print(f"warning: {error}", file=sys.stderr)
+    return 1 if catalogue.errors and not catalogue.strategies else 0
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(item) for item in value]
+    return repr(value)

@@ -1,0 +1,353 @@
+"""Finding, loading and describing strategy plugins.
+
+Strategies are :class:`backtest.Strategy` subclasses found, in this order (a later source does
+not override an earlier one; a clash is reported):
+
+1. the project's built-in ``strategies/`` folder;
+2. a ``strategies/`` folder in the current working directory;
+3. installed packages, through the entry-point group ``backtest.strategies``.
+
+A run may also name a class directly: ``path/to/file.py:ClassName`` or
+``package.module:ClassName``.  Files are loaded by path under private module names, so a user's
+``strategies/`` folder never shadows the built-in package.  A file that fails to import is named
+with its real cause; strategy names and parameter keys that do not exist get "did you mean".
+"""
+
+from __future__ import annotations
+
+import ast
+import difflib
+import importlib
+import importlib.util
+import inspect
+import sys
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from backtest.errors import ConfigError, PluginError
+from backtest.strategy import INTERFACE_VERSION, Strategy
+
+ENTRY_POINT_GROUP = "backtest.strategies"
+BUILTIN_FOLDER = Path(__file__).resolve().parent.parent / "strategies"
+
+
+@dataclass(frozen=True)
+class StrategyInfo:
+    """A discovered strategy class and where it came from."""
+
+    name: str
+    cls: type[Strategy]
+    source: str
+
+    @property
+    def summary(self) -> str:
+        """First line of the class docstring."""
+        doc = inspect.getdoc(self.cls) or ""
+        return doc.strip().splitlines()[0] if doc.strip() else ""
+
+    @property
+    def parameters(self) -> dict[str, Any]:
+        """Parameter names and their defaults."""
+        return strategy_parameters(self.cls)
+
+
+@dataclass
+class Catalogue:
+    """Every strategy found, plus the files that could not be loaded."""
+
+    strategies: dict[str, StrategyInfo] = field(default_factory=dict)
+    errors: list[str] = field(default_factory=list)
+
+    def add(self, info: StrategyInfo) -> None:
+        """Register ``info`` unless a different class already holds its name."""
+        existing = self.strategies.get(info.name)
+        if existing is not None and existing.cls is not info.cls:
+            self.errors.append(
+                f"{info.source}: strategy {info.name} is already defined in {existing.source}; "
+                "rename one of them (the first one found is used)"
+            )
+            return
+        self.strategies[info.name] = info
+
+
+def strategy_parameters(cls: type[Strategy]) -> dict[str, Any]:
+    """Return a strategy's parameters and defaults, in declaration order."""
+    return dict(cls.params._getpairs())
+
+
+def _is_plugin(candidate: Any, module: ModuleType) -> bool:
+    return (
+        inspect.isclass(candidate)
+        and issubclass(candidate, Strategy)
+        and candidate is not Strategy
+        and candidate.__module__ == module.__name__
+        and not candidate.__name__.startswith("_")
+    )
+
+
+def _check_interface(cls: type[Strategy], source: str) -> None:
+    version = getattr(cls, "INTERFACE_VERSION", INTERFACE_VERSION)
+    if version > INTERFACE_VERSION:
+        raise PluginError(
+            f"{source}: {cls.__name__} was written for plugin interface {version}, this version "
+            f"of backtest supports up to {INTERFACE_VERSION}: upgrade backtest"
+        )
+
+
+def load_file(path: str | Path) -> ModuleType:
+    """Import a Python file as a private module.
+
+    Raises
+    ------
+    PluginError
+        Naming the file and keeping the real cause (chained).
+    """
+    file = Path(path).expanduser()
+    if not file.is_file():
+        raise PluginError(f"strategy file {file} does not exist")
+    digest = abs(hash(str(file.resolve()))) % 10**10
+    module_name = f"_backtest_plugin_{file.stem}_{digest}"
+    if module_name in sys.modules:
+        return sys.modules[module_name]
+    spec = importlib.util.spec_from_file_location(module_name, file)
+    if spec is None or spec.loader is None:
+        raise PluginError(f"{file}: not a loadable Python file")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    try:
+        spec.loader.exec_module(module)
+    except Exception as error:
+        del sys.modules[module_name]
+        location = _error_location(error, file)
+        raise PluginError(
+            f"{file}{location}: failed to load: {type(error).__name__}: {error}"
+        ) from error
+    return module
+
+
+def _error_location(error: BaseException, file: Path) -> str:
+    if isinstance(error, SyntaxError) and error.lineno:
+        return f":{error.lineno}"
+    traceback = error.__traceback__
+    line = None
+    while traceback is not None:
+        if Path(traceback.tb_frame.f_code.co_filename) == file:
+            line = traceback.tb_lineno
+        traceback = traceback.tb_next
+    return f":{line}" if line else ""
+
+
+def _plugins_in(module: ModuleType, source: str) -> Iterable[StrategyInfo]:
+    for _, candidate in inspect.getmembers(module, inspect.isclass):
+        if _is_plugin(candidate, module):
+            yield StrategyInfo(candidate.__name__, candidate, source)
+
+
+def _scan_folder(folder: Path, catalogue: Catalogue) -> None:
+    if not folder.is_dir():
+        return
+    for file in sorted(folder.glob("*.py")):
+        if file.name.startswith("_"):
+            continue
+        try:
+            module = load_file(file)
+        except PluginError as error:
+            catalogue.errors.append(str(error))
+            continue
+        for info in _plugins_in(module, str(file)):
+            try:
+                _check_interface(info.cls, info.source)
+            except PluginError as error:
+                catalogue.errors.append(str(error))
+                continue
+            catalogue.add(info)
+
+
+def _scan_entry_points(catalogue: Catalogue) -> None:
+    for entry_point in metadata.entry_points(group=ENTRY_POINT_GROUP):
+        source = f"entry point {entry_point.name} = {entry_point.value}"
+        try:
+            loaded = entry_point.load()
+        except Exception as error:
+            catalogue.errors.append(f"{source}: failed to load: {type(error).__name__}: {error}")
+            continue
+        if not (inspect.isclass(loaded) and issubclass(loaded, Strategy)):
+            catalogue.errors.append(f"{source}: is not a backtest.Strategy subclass")
+            continue
+        catalogue.add(StrategyInfo(loaded.__name__, loaded, source))
+
+
+def discover(working_directory: str | Path | None = None) -> Catalogue:
+    """Find every strategy in the built-in folder, ``./strategies`` and entry points."""
+    catalogue = Catalogue()
+    _scan_folder(BUILTIN_FOLDER, catalogue)
+    local = Path(working_directory or Path.cwd()) / "strategies"
+    if local.resolve() != BUILTIN_FOLDER:
+        _scan_folder(local, catalogue)
+    _scan_entry_points(catalogue)
+    return catalogue
+
+
+def resolve_strategy(spec: str, working_directory: str | Path | None = None) -> type[Strategy]:
+    """Return the strategy class named by ``spec``.
+
+    Parameters
+    ----------
+    spec : str
+        A discovered strategy name (``"ClusterFade"``), ``path/to/file.py:ClassName`` or
+        ``package.module:ClassName``.
+
+    Raises
+    ------
+    PluginError
+        When nothing matches (with close names), or loading fails (naming the file and cause).
+    """
+    if ":" in spec:
+        return _resolve_qualified(spec)
+    catalogue = discover(working_directory)
+    info = catalogue.strategies.get(spec)
+    if info is not None:
+        return info.cls
+    names = sorted(catalogue.strategies)
+    close = difflib.get_close_matches(spec, names, n=3, cutoff=0.5)
+    hint = f"did you mean {', '.join(close)}? " if close else ""
+    broken = ""
+    if catalogue.errors:
+        broken = f" ({len(catalogue.errors)} plugin file(s) failed to load: {catalogue.errors[0]})"
+    raise PluginError(
+        f"unknown strategy {spec!r}: {hint}available: {', '.join(names) or 'none'}; "
+        "see `python -m backtest strategies`" + broken
+    )
+
+
+def _resolve_qualified(spec: str) -> type[Strategy]:
+    target, _, class_name = spec.rpartition(":")
+    if not target or not class_name:
+        raise PluginError(
+            f"bad strategy reference {spec!r}: use path.py:ClassName or pkg.mod:Class"
+        )
+    if target.endswith(".py") or "/" in target or "\\" in target:
+        module = load_file(target)
+        source = target
+    else:
+        try:
+            module = importlib.import_module(target)
+        except Exception as error:
+            raise PluginError(
+                f"module {target}: failed to import: {type(error).__name__}: {error}"
+            ) from error
+        source = getattr(module, "__file__", None) or target
+    cls = getattr(module, class_name, None)
+    if cls is None:
+        available = [info.name for info in _plugins_in(module, source)]
+        close = difflib.get_close_matches(class_name, available, n=3, cutoff=0.5)
+        hint = f"did you mean {', '.join(close)}? " if close else ""
+        raise PluginError(
+            f"{source} has no class {class_name}: {hint}strategies there: "
+            f"{', '.join(available) or 'none'}"
+        )
+    if not (inspect.isclass(cls) and issubclass(cls, Strategy)):
+        raise PluginError(f"{source}:{class_name} is not a backtest.Strategy subclass")
+    _check_interface(cls, source)
+    return cls
+
+
+# -- parameters ---------------------------------------------------------------------------
+
+
+def coerce_parameters(cls: type[Strategy], raw: Mapping[str, Any]) -> dict[str, Any]:
+    """Validate and convert parameter values for ``cls``.
+
+    Strings (from ``-p name=value``) are converted to the type of the parameter's default;
+    values already typed (from a TOML file) are checked against it.
+
+    Raises
+    ------
+    ConfigError
+        For an unknown name (with "did you mean") or a value of the wrong type.
+    """
+    defaults = strategy_parameters(cls)
+    converted: dict[str, Any] = {}
+    for name, value in raw.items():
+        if name not in defaults:
+            close = difflib.get_close_matches(name, list(defaults), n=3, cutoff=0.5)
+            hint = f"did you mean {', '.join(close)}? " if close else ""
+            raise ConfigError(
+                f"{cls.__name__} has no parameter {name!r}: {hint}"
+                f"parameters: {', '.join(defaults) or 'none'}"
+            )
+        converted[name] = _convert(cls.__name__, name, value, defaults[name])
+    return converted
+
+
+_TRUE = {"true", "yes", "on", "1"}
+_FALSE = {"false", "no", "off", "0"}
+
+
+def _convert(owner: str, name: str, value: Any, default: Any) -> Any:
+    expected = type(default)
+    problem = f"{owner} parameter {name!r} expects {expected.__name__} (default {default!r})"
+    if default is None:
+        return _literal(value) if isinstance(value, str) else value
+    if isinstance(default, bool):
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
+            return value.strip().lower() in _TRUE
+        raise ConfigError(f"{problem}, got {value!r}: use true or false")
+    if isinstance(default, int):
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, str):
+            try:
+                return int(value.strip())
+            except ValueError:
+                pass
+        raise ConfigError(f"{problem}, got {value!r}")
+    if isinstance(default, float):
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        if isinstance(value, str):
+            try:
+                return float(value.strip())
+            except ValueError:
+                pass
+        raise ConfigError(f"{problem}, got {value!r}")
+    if isinstance(default, str):
+        if isinstance(value, str):
+            return value
+        raise ConfigError(f"{problem}, got {value!r}")
+    if isinstance(default, (tuple, list)):
+        parsed = _literal(value) if isinstance(value, str) else value
+        if isinstance(parsed, (tuple, list)):
+            return expected(parsed)
+        raise ConfigError(f"{problem}, got {value!r}: write e.g. {default!r}")
+    return value
+
+
+def _literal(text: str) -> Any:
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text
+
+
+def parse_assignments(items: Iterable[str], flag: str = "-p") -> dict[str, str]:
+    """Parse ``name=value`` strings from the command line.
+
+    Raises
+    ------
+    ConfigError
+        When an item has no ``=`` or an empty name.
+    """
+    parsed: dict[str, str] = {}
+    for item in items:
+        name, separator, value = item.partition("=")
+        if not separator or not name.strip():
+            raise ConfigError(f"{flag} {item!r}: expected name=value, e.g. {flag} band=0.03")
+        parsed[name.strip()] = value
+    return parsed

@@ -1,0 +1,135 @@
+"""One backtest from settings to a written report: the library behind ``backtest run``.
+
+:func:`prepare` turns plain settings (a run file merged with flags) into a validated
+:class:`~backtest.engine.RunConfig` and the strategy class; :func:`execute_run` runs it, computes
+the metrics and writes the run folder.  The folder is assembled under a temporary name and
+renamed into place only when everything is written, so a failed or interrupted run never leaves
+a folder that looks complete.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from backtest.errors import ConfigError
+from backtest.results import Results
+from backtest.strategy import Strategy
+
+
+@dataclass
+class RunOutcome:
+    """A finished run: its results, metrics and where they were written."""
+
+    results: Results
+    metrics: dict[str, Any]
+    folder: Path
+
+    @property
+    def report_path(self) -> Path:
+        """The HTML report."""
+        return self.folder / "report.html"
+
+    def summary(self) -> dict[str, Any]:
+        """Machine-readable summary (what ``--json`` prints)."""
+        return {
+            "run_id": self.results.meta.get("run_id"),
+            "strategy": self.results.meta.get("strategy"),
+            "symbol": self.results.meta.get("symbol"),
+            "folder": str(self.folder),
+            "report": str(self.report_path),
+            "metrics": self.metrics,
+        }
+
+    def console_text(self) -> str:
+        """The console summary table followed by the report's path."""
+        from backtest.report import format_summary
+
+        title = (
+            f"{self.results.meta.get('strategy')} on {self.results.meta.get('symbol')} "
+            f"({self.results.config.get('timeframe')})"
+        )
+        return f"{title}\n{format_summary(self.metrics)}\nreport: {self.report_path}"
+
+
+def prepare(settings: Mapping[str, Any]) -> tuple[Any, type[Strategy]]:
+    """Resolve the strategy, check its parameters and build the run configuration.
+
+    Raises
+    ------
+    ConfigError, PluginError
+        For unknown strategies or parameters, wrongly typed values, or invalid settings.
+    """
+    from backtest.engine import RunConfig
+    from backtest.plugins import coerce_parameters, resolve_strategy
+
+    values = dict(settings)
+    strategy_spec = values.get("strategy") or RunConfig().strategy
+    strategy_class = resolve_strategy(str(strategy_spec))
+    values["strategy"] = strategy_spec
+    values["params"] = coerce_parameters(strategy_class, values.get("params") or {})
+    try:
+        config = RunConfig.from_dict(values)
+    except TypeError as error:  # an unexpected key reached the dataclass
+        raise ConfigError(f"invalid run settings: {error}") from error
+    return config, strategy_class
+
+
+def execute_run(
+    settings: Mapping[str, Any],
+    *,
+    report_folder: Path | None = None,
+    reports_root: Path = Path("reports"),
+    progress: bool = False,
+    write_html: bool = True,
+) -> RunOutcome:
+    """Run a backtest and write its folder (results, metrics, report).
+
+    Parameters
+    ----------
+    settings : mapping
+        RunConfig fields, as read by :func:`backtest.config.read_toml` and merged with flags.
+    report_folder : Path, optional
+        Where to write; ``reports_root / <run-id>`` when omitted.
+    reports_root : Path
+        Parent of the default run folder.
+    progress : bool
+        Show a progress bar on standard error.
+    write_html : bool
+        Also render ``report.html`` (the saved results can always be rendered later).
+
+    Returns
+    -------
+    RunOutcome
+    """
+    from backtest.engine import run
+    from backtest.report import compute_metrics, write_report
+
+    config, strategy_class = prepare(settings)
+    results = run(config, strategy_class=strategy_class, progress=progress)
+    metrics = compute_metrics(results)
+    folder = report_folder if report_folder is not None else reports_root / results.meta["run_id"]
+    staging = folder.with_name(f".{folder.name}.partial-{os.getpid()}")
+    if staging.exists():
+        shutil.rmtree(staging)
+    try:
+        results.save(staging)
+        if write_html:
+            write_report(results, staging)
+        if folder.exists():
+            shutil.rmtree(folder)
+        staging.rename(folder)
+    except OSError as error:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise ConfigError(
+            f"cannot write the run to {folder}: {error.strerror or error}; "
+            "pass --report DIR with a writable folder"
+        ) from error
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return RunOutcome(results=results, metrics=metrics, folder=folder)

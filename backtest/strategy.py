@@ -1,0 +1,123 @@
+"""The base class of strategy plugins.
+
+A plugin is a :class:`Strategy` subclass: class-level ``params``, an optional ``__init__`` that
+declares indicators, and ``next`` that decides.  Sizing, leverage, fees, funding and the
+liquidation of the strategy's own positions belong to the run (see
+:class:`backtest.engine.RunConfig`), not to the plugin.
+
+When ``uses_clusters`` is true (the default) the liquidation map is attached before the plugin's
+``__init__`` runs, as ``self.clusters`` — a backtrader indicator whose lines are the map's per-bar
+outputs (``liq_long``, ``long_cluster_price``, ``long_cluster_distance_pct``, ``cascade_risk`` …),
+computed by the Cython kernel over the whole buffer.  The model's parameters come from the run
+(``RunConfig.map_params``), so every plugin of a run sees the same map.
+
+Example
+-------
+>>> import backtest
+>>> class FadeTheFlush(backtest.Strategy):
+...     '''Buy after a long cluster was swept, exit two hours later.'''
+...     params = (("min_liquidated", 5e6),)
+...     def next(self):
+...         if not self.position and self.clusters.liq_long[0] > self.p.min_liquidated:
+...             self.buy_fraction(0.5)
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, ClassVar
+
+import backtrader as bt
+
+#: Version of the plugin interface.  A plugin may declare the version it was written for in
+#: ``INTERFACE_VERSION``; the loader refuses plugins written for a newer interface.
+INTERFACE_VERSION = 1
+
+
+class _MetaPluginStrategy(type(bt.Strategy)):  # type: ignore[misc]
+    """Attach the liquidation map before the plugin's own ``__init__`` runs."""
+
+    def dopreinit(cls, _obj: Any, *args: Any, **kwargs: Any) -> tuple[Any, tuple, dict]:
+        _obj, args, kwargs = super().dopreinit(_obj, *args, **kwargs)
+        if cls.uses_clusters:
+            from backtest.engine.indicators import LiquidationClusters
+
+            run_config = getattr(_obj.env, "run_config", None)
+            map_params = dict(getattr(run_config, "map_params", None) or {})
+            # Created here so that backtrader registers it as this strategy's indicator.
+            _obj.clusters = LiquidationClusters(_obj.datas[0], **map_params)
+        else:
+            _obj.clusters = None
+        return _obj, args, kwargs
+
+
+class Strategy(bt.Strategy, metaclass=_MetaPluginStrategy):
+    """Base class of every strategy plugin (a thin :class:`backtrader.Strategy`).
+
+    Attributes
+    ----------
+    INTERFACE_VERSION : int
+        The plugin interface this class was written for.
+    uses_clusters : bool
+        Attach the liquidation map as ``self.clusters`` (default True).  Baselines that do not
+        read it set this to False and skip its cost.
+    clusters : LiquidationClusters or None
+        The liquidation map's lines for the first data feed.
+    """
+
+    INTERFACE_VERSION: ClassVar[int] = INTERFACE_VERSION
+    uses_clusters: ClassVar[bool] = True
+
+    # -- position helpers -----------------------------------------------------------------
+    def liquidation_price(self, data: bt.AbstractDataBase | None = None) -> float:
+        """Exchange-exact liquidation price of the open position (NaN when flat)."""
+        broker = self.broker
+        helper = getattr(broker, "liquidation_price", None)
+        if helper is None:
+            return math.nan
+        return float(helper(data if data is not None else self.datas[0]))
+
+    def liquidation_distance_pct(self, data: bt.AbstractDataBase | None = None) -> float:
+        """Distance from the current close to the liquidation price, in % (NaN when flat).
+
+        Positive while the position is safe: for a long, how far price may still fall; for a
+        short, how far it may still rise.
+        """
+        feed = data if data is not None else self.datas[0]
+        liquidation = self.liquidation_price(feed)
+        price = float(feed.close[0])
+        if math.isnan(liquidation) or price <= 0.0:
+            return math.nan
+        size = self.getposition(feed).size
+        if size > 0:
+            return (price - liquidation) / price * 100.0
+        return (liquidation - price) / price * 100.0
+
+    def equity(self) -> float:
+        """Account equity (wallet balance plus unrealised PnL), quote currency."""
+        return float(self.broker.getvalue())
+
+    def buy_fraction(self, fraction: float, **kwargs: Any) -> bt.Order | None:
+        """Open or add a long whose margin is ``fraction`` of equity at the run's leverage."""
+        return self._order_fraction(fraction, self.buy, **kwargs)
+
+    def sell_fraction(self, fraction: float, **kwargs: Any) -> bt.Order | None:
+        """Open or add a short whose margin is ``fraction`` of equity at the run's leverage."""
+        return self._order_fraction(fraction, self.sell, **kwargs)
+
+    def _order_fraction(self, fraction: float, send: Any, **kwargs: Any) -> bt.Order | None:
+        if not 0.0 < fraction <= 1.0:
+            raise ValueError(f"fraction must be in (0, 1], got {fraction!r}")
+        feed = kwargs.pop("data", None) or self.datas[0]
+        price = float(feed.close[0])
+        if not price > 0.0:
+            return None
+        leverage = float(kwargs.get("leverage") or self._run_leverage())
+        size = self.equity() * fraction * leverage / price
+        if size <= 0.0:
+            return None
+        return send(data=feed, size=size, **kwargs)
+
+    def _run_leverage(self) -> float:
+        run_config = getattr(self.env, "run_config", None)
+        return float(getattr(run_config, "leverage", 1.0) or 1.0)
