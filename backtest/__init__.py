@@ -21,6 +21,13 @@ _EXPORTS: dict[str, str] = {
     "PluginError": "backtest.errors",
     # results
     "Results": "backtest.results",
+    # liquidation prices and tiers
+    "liquidation_price": "backtest.liquidation.prices",
+    "liquidation_prices": "backtest.liquidation.prices",
+    "entry_price_for_liquidation": "backtest.liquidation.prices",
+    "liquidation_factor": "backtest.liquidation.prices",
+    "load_tiers": "backtest.liquidation.tiers",
+    "LeverageTiers": "backtest.liquidation.tiers",
     # plugins
     "Strategy": "backtest.strategy",
     "INTERFACE_VERSION": "backtest.strategy",

@@ -97,6 +97,25 @@ class Strategy(bt.Strategy, metaclass=_MetaPluginStrategy):
         """Account equity (wallet balance plus unrealised PnL), quote currency."""
         return float(self.broker.getvalue())
 
+    def target_exposure(
+        self, exposure: float, data: bt.AbstractDataBase | None = None, **kwargs: Any
+    ) -> bt.Order | None:
+        """Trade so that the position's notional is ``exposure`` × equity.
+
+        ``1.0`` is a long worth the whole account, ``-0.5`` a short worth half of it and ``0``
+        closes the position.  The margin this needs is notional / leverage (the run's leverage
+        unless ``leverage=`` is given); an order the margin cannot cover is rejected by the broker.
+        """
+        feed = data if data is not None else self.datas[0]
+        price = float(feed.close[0])
+        if not price > 0.0:
+            return None
+        target = self.equity() * float(exposure) / price
+        current = self.getposition(feed).size
+        if abs(target - current) <= 1e-12 * max(abs(target), abs(current), 1.0):
+            return None
+        return self.order_target_size(data=feed, target=target, **kwargs)
+
     def buy_fraction(self, fraction: float, **kwargs: Any) -> bt.Order | None:
         """Open or add a long whose margin is ``fraction`` of equity at the run's leverage."""
         return self._order_fraction(fraction, self.buy, **kwargs)
