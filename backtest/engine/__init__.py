@@ -1,0 +1,48 @@
+"""backtrader integration: perpetual-futures feed, broker, analyzers and the run driver.
+
+The public names are loaded lazily, so ``import backtest.engine`` does not import backtrader,
+pandas or the kernels until one of them is used.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+#: Public name -> module that defines it.
+_EXPORTS: dict[str, str] = {
+    # core (H5): feed, commission scheme, broker, analyzers, configuration and runner
+    "PerpData": "backtest.engine.feeds",
+    "PerpetualCommission": "backtest.engine.commission",
+    "LIQUIDATION_FEE_RATES": "backtest.engine.commission",
+    "PerpetualBroker": "backtest.engine.broker",
+    "AccountAnalyzer": "backtest.engine.analyzers",
+    "OrdersAnalyzer": "backtest.engine.analyzers",
+    "TradesAnalyzer": "backtest.engine.analyzers",
+    "LiquidationsAnalyzer": "backtest.engine.analyzers",
+    "FundingAnalyzer": "backtest.engine.analyzers",
+    "NearMissAnalyzer": "backtest.engine.analyzers",
+    "ResultsAnalyzer": "backtest.engine.analyzers",
+    "RunConfig": "backtest.engine.config",
+    "PerpCerebro": "backtest.engine.runner",
+    "build_cerebro": "backtest.engine.runner",
+    "run": "backtest.engine.runner",
+    # indicators (H6): LiquidationClusters, RoundLevels, ta adapters -- add their names here
+    "LiquidationClusters": "backtest.engine.indicators",
+    "TaIndicator": "backtest.engine.indicators",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module_name = _EXPORTS.get(name)
+    if module_name is None:
+        raise AttributeError(f"module 'backtest.engine' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module_name), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

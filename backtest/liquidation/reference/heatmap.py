@@ -28,7 +28,8 @@ Per valid bar (finite open/high/low/close/volume, volume > 0, 0 < low <= high)
    s = clamp(base + tilt*(funding - neutral), min, max) and funding the last finite rate.
    A fraction ``round_level_weight`` enters at the round levels inside [low, high] (major
    levels count double), the rest at ``entry_points`` points evenly spaced in log price over
-   [low, high] with weights 1 + concentration*(1 - |u - u_typical|).  Each entry's notional
+   [low, high] with weights 1 + concentration*(1 - |u - u_typical|); a bar spanning w
+   buckets gets at most floor(w) + 2 points (no closer than needed to be under a bucket apart).  Each entry's notional
    is split over the leverages and placed at bucket floor(x_entry + offset[side, leverage]),
    offset = log(liquidation factor)/log_step.  Positions outside the grid are dropped.
 3. Remove: open-interest mode: scale *= OI/OI_prev when OI fell (all cleared at OI <= 0);
@@ -557,11 +558,11 @@ class MapKernel:
         x_low = log_low * self.inv_step - self.k0
         x_high = log_high * self.inv_step - self.k0
         width = x_high - x_low
-        if h > lo:
-            u_typical = (typical - lo) / (h - lo)
-        else:
-            u_typical = 0.5
+        u_typical = (typical - lo) / (h - lo) if h > lo else 0.5
         points = self.entry_points
+        if points > 1:
+            # never more points than needed to space them at most one bucket apart
+            points = min(points, int(width) + 2) if h > lo else 1
         if points == 1:
             self._place(
                 x_low + u_typical * width, long_total * spread_share, short_total * spread_share
@@ -573,40 +574,57 @@ class MapKernel:
             total_weight += 1.0 + self.entry_concentration * (1.0 - abs(u - u_typical))
         for k in range(points):
             u = k / (points - 1)
-            fraction = (
-                1.0 + self.entry_concentration * (1.0 - abs(u - u_typical))
-            ) / total_weight
+            fraction = (1.0 + self.entry_concentration * (1.0 - abs(u - u_typical))) / total_weight
             self._place(
                 x_low + u * width,
                 long_total * spread_share * fraction,
                 short_total * spread_share * fraction,
             )
 
-    def _smoothed(self, density: list[float], i: int) -> float:
+    def _box(self, density: list[float], k: int) -> float:
+        """Box sum of h + 1 buckets starting at k - h//2 (summed upwards)."""
         h = self.smoothing_buckets
-        total = 0.0
-        for j in range(-h, h + 1):
-            total += (h + 1 - abs(j)) * density[i + j]
+        first = k - h // 2
+        total = density[first]
+        for j in range(1, h + 1):
+            total += density[first + j]
+        return total
+
+    def _smoothed(self, density: list[float], i: int) -> float:
+        """Triangular smoothing (weights h+1-|j|) as a box of boxes, summed upwards."""
+        h = self.smoothing_buckets
+        first = i - (h - h // 2)
+        total = self._box(density, first)
+        for j in range(1, h + 1):
+            total += self._box(density, first + j)
         return total
 
     def _report_side(
         self, density: list[float], centre: int, close: float, direction: int
     ) -> tuple[float, float, float, float]:
         """Band notional and strongest peak on one side; direction -1 longs, +1 shorts."""
-        band = 0.0
         best = 0.0
         best_index = -1
         previous = self._smoothed(density, centre)
         current = self._smoothed(density, centre + direction)
         for step in range(1, self.band_buckets + 1):
             i = centre + direction * step
-            band += density[i]
             following = self._smoothed(density, i + direction)
             if current > 0.0 and current >= previous and current >= following and current > best:
                 best = current
                 best_index = i
             previous = current
             current = following
+        # band notional: upwards from the lowest band bucket, alternating two partial sums
+        first = centre - self.band_buckets if direction < 0 else centre + 1
+        even = 0.0
+        odd = 0.0
+        for j in range(self.band_buckets):
+            if j % 2 == 0:
+                even += density[first + j]
+            else:
+                odd += density[first + j]
+        band = even + odd
         band = band * self.scale
         if best_index < 0:
             return _NAN, 0.0, _NAN, band
