@@ -49,11 +49,7 @@ class RunOutcome:
         """The console summary table followed by the report's path."""
         from backtest.report import format_summary
 
-        title = (
-            f"{self.results.meta.get('strategy')} on {self.results.meta.get('symbol')} "
-            f"({self.results.config.get('timeframe')})"
-        )
-        return f"{title}\n{format_summary(self.metrics)}\nreport: {self.report_path}"
+        return f"{format_summary(self.metrics)}\nreport: {self.report_path}"
 
 
 def prepare(settings: Mapping[str, Any]) -> tuple[Any, type[Strategy]]:

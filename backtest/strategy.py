@@ -44,6 +44,14 @@ class _MetaPluginStrategy(type(bt.Strategy)):  # type: ignore[misc]
 
             run_config = getattr(_obj.env, "run_config", None)
             map_params = dict(getattr(run_config, "map_params", None) or {})
+            cascade = map_params.get("cascade")
+            if cls.uses_cascade and cascade is None:
+                cascade = {}
+            map_params.update(_obj.map_overrides())
+            if isinstance(cascade, dict):
+                from backtest.liquidation.cascade import CascadeParams
+
+                map_params["cascade"] = CascadeParams(**cascade)
             # Created here so that backtrader registers it as this strategy's indicator.
             _obj.clusters = LiquidationClusters(_obj.datas[0], **map_params)
         else:
@@ -61,12 +69,26 @@ class Strategy(bt.Strategy, metaclass=_MetaPluginStrategy):
     uses_clusters : bool
         Attach the liquidation map as ``self.clusters`` (default True).  Baselines that do not
         read it set this to False and skip its cost.
+    uses_cascade : bool
+        Have the map compute its ``cascade_risk`` line (the amplification of the standard
+        shock, :mod:`backtest.liquidation.cascade`) even when the run's map parameters do not
+        ask for it (default False: the line is NaN and costs nothing).
     clusters : LiquidationClusters or None
         The liquidation map's lines for the first data feed.
     """
 
     INTERFACE_VERSION: ClassVar[int] = INTERFACE_VERSION
     uses_clusters: ClassVar[bool] = True
+    uses_cascade: ClassVar[bool] = False
+
+    def map_overrides(self) -> dict[str, Any]:
+        """Liquidation-map parameters this strategy sets from its own parameters.
+
+        Called before ``__init__`` with ``self.p`` already set; the result is laid over the
+        run's ``map_params``.  E.g. a strategy whose ``band`` parameter is the map's search
+        band returns ``{"band": self.p.band}``.
+        """
+        return {}
 
     # -- position helpers -----------------------------------------------------------------
     def liquidation_price(self, data: bt.AbstractDataBase | None = None) -> float:

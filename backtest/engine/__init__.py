@@ -27,9 +27,12 @@ _EXPORTS: dict[str, str] = {
     "PerpCerebro": "backtest.engine.runner",
     "build_cerebro": "backtest.engine.runner",
     "run": "backtest.engine.runner",
-    # indicators (H6): LiquidationClusters, RoundLevels, ta adapters -- add their names here
+    # ---- indicators (H6) ------------------------------------------------------------------
+    # LiquidationClusters, RoundLevels, ta adapters: H6 adds further public names here.
     "LiquidationClusters": "backtest.engine.indicators",
+    "RoundLevels": "backtest.engine.indicators",
     "TaIndicator": "backtest.engine.indicators",
+    # ---- end of indicators ----------------------------------------------------------------
 }
 
 __all__ = sorted(_EXPORTS)

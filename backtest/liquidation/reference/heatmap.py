@@ -9,16 +9,20 @@ per-bar algorithm.
 State
 -----
 A log-spaced grid of ``n = 2*half_buckets + 1`` buckets; bucket ``i`` spans
-``exp((k0 + i)*log_step) .. exp((k0 + i + 1)*log_step)`` (``k0`` an integer, so buckets of two
-maps with the same width line up).  ``long[i]``, ``short[i]`` hold notional divided by one
-global ``scale`` (lazy decay).  ``hi_long`` is an upper bound of the highest non-empty long
-bucket, ``lo_short`` a lower bound of the lowest non-empty short bucket.
+``edges[i] .. edges[i+1]`` with ``edges[i] = exp((k0 + i)*log_step)`` (``k0`` an integer, so
+buckets of two maps with the same width line up).  A price's bucket is the ``i`` with
+``edges[i] <= price < edges[i+1]`` (-1 below the grid, n at or above its top), and its position
+in buckets is ``i + (price/edges[i] - 1)/expm1(log_step)`` (linear in price inside a bucket,
+within 1.3e-4 bucket of the log position; off the grid the log position is used).
+``long[i]``, ``short[i]`` hold notional divided by one global ``scale`` (lazy decay).
+``hi_long`` is an upper bound of the highest non-empty long bucket, ``lo_short`` a lower bound
+of the lowest non-empty short bucket.
 
-Per valid bar (finite open/high/low/close/volume, volume > 0, 0 < low <= high)
-------------------------------------------------------------------------------
-0. Grid: on the first valid bar the grid is centred on the close.  When the close leaves the
-   middle half of the grid, the grid is re-centred on it (shifted by whole buckets; levels that
-   fall off the far edge, more than ``grid_span/2``-fold away, are dropped).
+Per valid bar (finite open/high/low/close/volume, volume > 0, 0 < low <= high, close > 0)
+-----------------------------------------------------------------------------------------
+0. Grid: on the first valid bar the grid is centred on the close.  When the close's bucket
+   leaves the middle half of the grid, the grid is re-centred on it (shifted by whole buckets;
+   levels that fall off the far edge, more than ``grid_span/2``-fold away, are dropped).
 1. Consume: long buckets from the bucket holding the low upwards (the whole grid when the low
    is below it), short buckets from the bucket holding the high downwards; the mark-price
    low/high replace the traded ones when finite and positive.  Their notional is liq_long /
@@ -27,20 +31,26 @@ Per valid bar (finite open/high/low/close/volume, volume > 0, 0 < low <= high)
    long side 2*s*new, short side 2*(1-s)*new with the long share
    s = clamp(base + tilt*(funding - neutral), min, max) and funding the last finite rate.
    A fraction ``round_level_weight`` enters at the round levels inside [low, high] (major
-   levels count double), the rest at ``entry_points`` points evenly spaced in log price over
-   [low, high] with weights 1 + concentration*(1 - |u - u_typical|); a bar spanning w
-   buckets gets at most floor(w) + 2 points (no closer than needed to be under a bucket apart).  Each entry's notional
-   is split over the leverages and placed at bucket floor(x_entry + offset[side, leverage]),
-   offset = log(liquidation factor)/log_step.  Positions outside the grid are dropped.
+   levels count double; the step of the close, floor/ceil of the positive quotients taken by
+   truncation), the rest at ``entry_points`` points evenly spaced in position over
+   [low, high] with weights 1 + concentration*(1 - |u - u_typical|); a bar spanning w buckets
+   gets at most floor(w) + 2 points (no more than needed to be under a bucket apart).  Each
+   entry's notional is split over the leverages and placed at bucket
+   floor(x_entry + offset[side, leverage]), offset = log(liquidation factor)/log_step.
+   Positions outside the grid are dropped.
 3. Remove: open-interest mode: scale *= OI/OI_prev when OI fell (all cleared at OI <= 0);
    otherwise scale *= decay_per_bar.  When scale < 1e-30 the arrays are renormalised.
 4. Report at the close: in the band of ``band_buckets`` buckets below (longs) / above (shorts)
    the close's bucket: the band notional, and the strongest peak of the triangular-smoothed
    density s(i) = sum_{|j|<=h} (h + 1 - |j|)*density[i + j] (a peak: s(i) > 0 and not below
-   either neighbour; ties go to the one nearest the price).  Its price is the bucket's
-   log-centre, its notional the raw notional within +-h buckets, its distance in % of close.
-   No peak: price and distance NaN, notional 0.
-5. cascade_risk: NaN unless a cascade shock is set (then H4's standard cascade risk).
+   either neighbour; ties go to the one nearest the price).  s is summed as a box of boxes
+   (h + 1 box sums of h + 1 buckets each, upwards), exactly as the kernel adds, so both pick
+   the same peaks; the band sum may be added in another order by the kernel (rounding only).
+   The peak's price is its bucket centre exp((k0 + i + 0.5)*log_step), its notional the raw
+   notional within +-h buckets, its distance in % of the close.  No peak: price and distance
+   NaN, notional 0.
+5. cascade_risk: NaN unless a cascade shock is set (then H4's standard cascade risk over the
+   density, with the EWMA daily volatility and traded notional of the bars).
 
 Invalid bars (anything else) change nothing but the held funding rate; their liq_long and
 liq_short are 0 and every other output repeats the previous bar's (NaN before the first valid
@@ -49,6 +59,7 @@ bar).
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections.abc import Sequence
 from typing import Any
@@ -88,6 +99,12 @@ _SQRT_FIFTY = math.sqrt(50.0)
 
 def _finite(value: float) -> bool:
     return math.isfinite(value)
+
+
+def _ceil_positive(value: float) -> int:
+    """Round a positive float up, as the kernel does it (truncate, add one if not whole)."""
+    whole = int(value)
+    return whole + 1 if whole < value else whole
 
 
 class MapKernel:
@@ -170,6 +187,7 @@ class MapKernel:
             raise ValueError("powers_of_ten must hold 10**e for every exponent of levels.py")
         self.log_step = float(log_step)
         self.inv_step = 1.0 / self.log_step
+        self.inv_relative_step = 1.0 / math.expm1(self.log_step)
         self.half_buckets = int(half_buckets)
         self.n = 2 * self.half_buckets + 1
         self.quarter = self.half_buckets // 2
@@ -193,7 +211,7 @@ class MapKernel:
             raise ValueError("entry_points must be at least 1")
         if self.band_buckets < 1 or self.smoothing_buckets < 0:
             raise ValueError("band_buckets must be >= 1 and smoothing_buckets >= 0")
-        if self.quarter <= self.band_buckets + self.smoothing_buckets + 1:
+        if self.quarter <= self.band_buckets + self.smoothing_buckets + 8:
             raise ValueError("half_buckets is too small for the band and the smoothing")
         self.reset()
 
@@ -202,6 +220,8 @@ class MapKernel:
         """Forget everything: the next valid bar starts a fresh grid."""
         self.initialized = False
         self.k0 = 0
+        self.edges: list[float] = []
+        self.centres: list[float] = []
         self.long = [0.0] * self.n
         self.short = [0.0] * self.n
         self.scale = 1.0
@@ -330,39 +350,24 @@ class MapKernel:
             return tuple(result)
 
         n = self.n
-        log_low = math.log(lo)
-        log_high = math.log(h)
-        log_close = math.log(c)
         # 0. grid
         if not self.initialized:
-            self.k0 = math.floor(log_close * self.inv_step) - self.half_buckets
+            self._set_grid(math.floor(math.log(c) * self.inv_step) - self.half_buckets)
             self.initialized = True
-        x_close = log_close * self.inv_step - self.k0
-        if x_close < self.quarter or x_close >= n - self.quarter:
-            self._recentre(math.floor(log_close * self.inv_step) - self.half_buckets)
-            x_close = log_close * self.inv_step - self.k0
+        centre = self._bucket(c)
+        if centre < self.quarter or centre >= n - self.quarter:
+            self._recentre(math.floor(math.log(c) * self.inv_step) - self.half_buckets)
+            centre = self._bucket(c)
 
         # 1. consume
-        if _finite(mark_low) and mark_low > 0.0:
-            x_low = math.log(mark_low) * self.inv_step - self.k0
-        else:
-            x_low = log_low * self.inv_step - self.k0
-        if _finite(mark_high) and mark_high > 0.0:
-            x_high = math.log(mark_high) * self.inv_step - self.k0
-        else:
-            x_high = log_high * self.inv_step - self.k0
-        if x_low < 0.0:
-            first_long = 0
-        elif x_low >= n:
-            first_long = n
-        else:
-            first_long = int(x_low)
-        if x_high < 0.0:
-            last_short = -1
-        elif x_high >= n:
-            last_short = n - 1
-        else:
-            last_short = int(x_high)
+        low_bucket = self._bucket(lo)
+        high_bucket = self._bucket(h)
+        use_mark_low = _finite(mark_low) and mark_low > 0.0
+        use_mark_high = _finite(mark_high) and mark_high > 0.0
+        first_long = self._bucket(mark_low) if use_mark_low else low_bucket
+        last_short = self._bucket(mark_high) if use_mark_high else high_bucket
+        first_long = max(first_long, 0)
+        last_short = min(last_short, n - 1)
         liq_long = 0.0
         while self.hi_long >= first_long:
             liq_long += self.long[self.hi_long]
@@ -384,7 +389,9 @@ class MapKernel:
         else:
             new = self.participation * v * typical
         if new > 0.0:
-            self._create(new, typical, lo, h, c, log_low, log_high, log_close)
+            x_low = self._position(lo, low_bucket)
+            x_high = self._position(h, high_bucket)
+            self._create(new, typical, lo, h, c, x_low, x_high, low_bucket)
 
         # 3. remove
         if oi_mode:
@@ -404,7 +411,6 @@ class MapKernel:
             self.prev_oi = oi
 
         # 4. report
-        centre = int(x_close)
         (
             long_price,
             long_notional,
@@ -438,6 +444,25 @@ class MapKernel:
         return result
 
     # -- pieces -----------------------------------------------------------------------------
+    def _set_grid(self, k0: int) -> None:
+        """Origin k0 and the tables of bucket edges and centres."""
+        self.k0 = k0
+        self.edges = [math.exp((k0 + i) * self.log_step) for i in range(self.n + 1)]
+        self.centres = [math.exp((k0 + i + 0.5) * self.log_step) for i in range(self.n)]
+
+    def _bucket(self, price: float) -> int:
+        """Bucket holding price: edges[i] <= price < edges[i+1]; -1 below the grid, n above."""
+        return bisect.bisect_right(self.edges, price) - 1
+
+    def _position(self, price: float, bucket: int) -> float:
+        """Position in buckets: the bucket index plus a fraction linear in price inside it.
+
+        Outside the grid the log position (possibly negative or beyond n) is used.
+        """
+        if 0 <= bucket < self.n:
+            return bucket + (price / self.edges[bucket] - 1.0) * self.inv_relative_step
+        return math.log(price) * self.inv_step - self.k0
+
     def _recentre(self, new_k0: int) -> None:
         delta = new_k0 - self.k0
         n = self.n
@@ -448,7 +473,7 @@ class MapKernel:
                 if 0 <= source < n:
                     moved[i] = density[source]
             density[:] = moved
-        self.k0 = new_k0
+        self._set_grid(new_k0)
         self.hi_long = min(self.hi_long - delta, n - 1)
         self.hi_long = max(self.hi_long, -1)
         self.lo_short = max(self.lo_short - delta, 0)
@@ -462,9 +487,12 @@ class MapKernel:
         self.hi_long = -1
         self.lo_short = self.n
 
-    def _round_levels(self, lo: float, h: float, c: float, log_close: float) -> list[float]:
-        """Round levels in [lo, h] as alternating (price, weight) pairs, flattened."""
-        exponent = math.floor((log_close - LOG_HUNDRED) / LOG_TEN)
+    def _round_levels(self, lo: float, h: float, c: float) -> list[float]:
+        """Round levels in [lo, h] as alternating (price, weight) pairs, flattened.
+
+        ``floor``/``ceil`` of the (positive) quotients are taken by truncation, as the kernel.
+        """
+        exponent = math.floor((math.log(c) - LOG_HUNDRED) / LOG_TEN)
         exponent = min(max(exponent, MIN_EXPONENT + 1), MAX_EXPONENT - 1)
         base = self.powers_of_ten[exponent - MIN_EXPONENT]
         mantissa = c / 100.0 / base
@@ -482,13 +510,15 @@ class MapKernel:
             step, major_every = 5.0 * base, 10
         else:
             step, major_every = 10.0 * base, 5
-        first = math.ceil(lo / step)
-        last = math.floor(h / step)
+        first = _ceil_positive(lo / step)
+        last = int(h / step)
+        if last < first:
+            return []
         all_major = False
         if last - first + 1 > MAX_ROUND_LEVELS:
             step = step * major_every
-            first = math.ceil(lo / step)
-            last = math.floor(h / step)
+            first = _ceil_positive(lo / step)
+            last = int(h / step)
             all_major = True
             if last - first + 1 > MAX_ROUND_LEVELS:
                 return []
@@ -523,9 +553,9 @@ class MapKernel:
         lo: float,
         h: float,
         c: float,
-        log_low: float,
-        log_high: float,
-        log_close: float,
+        x_low: float,
+        x_high: float,
+        low_bucket: int,
     ) -> None:
         share = self.long_share_base + self.funding_tilt * (
             self.funding - self.neutral_funding_rate
@@ -539,7 +569,7 @@ class MapKernel:
 
         round_share = 0.0
         if self.round_level_weight > 0.0:
-            levels = self._round_levels(lo, h, c, log_close)
+            levels = self._round_levels(lo, h, c)
             if levels:
                 round_share = self.round_level_weight
                 total_weight = 0.0
@@ -547,7 +577,7 @@ class MapKernel:
                     total_weight += levels[j]
                 for j in range(0, len(levels), 2):
                     fraction = levels[j + 1] / total_weight
-                    x = math.log(levels[j]) * self.inv_step - self.k0
+                    x = self._position(levels[j], self._bucket(levels[j]))
                     self._place(
                         x,
                         long_total * round_share * fraction,
@@ -555,8 +585,6 @@ class MapKernel:
                     )
         spread_share = 1.0 - round_share
 
-        x_low = log_low * self.inv_step - self.k0
-        x_high = log_high * self.inv_step - self.k0
         width = x_high - x_low
         u_typical = (typical - lo) / (h - lo) if h > lo else 0.5
         points = self.entry_points
@@ -633,7 +661,7 @@ class MapKernel:
         for j in range(-h, h + 1):
             notional += density[best_index + j]
         notional = notional * self.scale
-        price = math.exp((self.k0 + best_index + 0.5) * self.log_step)
+        price = self.centres[best_index]
         if direction < 0:
             distance = (close - price) / close * 100.0
         else:

@@ -1,0 +1,404 @@
+"""Run one backtest: :class:`RunConfig` → Cerebro (preload, runonce) → :class:`Results`.
+
+The run uses :class:`PerpData` (bulk-preloaded), :class:`PerpetualBroker` with a
+:class:`PerpetualCommission`, the leverage tiers in force at the run's start date, the strategy
+with ``config.params`` and the analyzers of :mod:`backtest.engine.analyzers`.  backtrader's
+standard observers are off (they cost more than all indicators together).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import inspect
+import json
+import re
+import traceback
+from pathlib import Path
+from typing import Any
+
+import backtrader as bt
+import numpy as np
+import pandas as pd
+
+from backtest.engine.analyzers import ResultsAnalyzer
+from backtest.engine.broker import PerpetualBroker
+from backtest.engine.commission import PerpetualCommission
+from backtest.engine.config import RunConfig
+from backtest.engine.feeds import PerpData, date_numbers_to_index
+from backtest.errors import ConfigError, DataError, PluginError
+from backtest.results import Results
+
+#: Columns the ``market`` table keeps.
+MARKET_COLUMNS: tuple[str, ...] = ("open", "high", "low", "close", "volume")
+_REQUIRED_COLUMNS: tuple[str, ...] = ("open", "high", "low", "close")
+_BACKTRADER_DIR = str(Path(bt.__file__).resolve().parent)
+_ENGINE_DIR = str(Path(__file__).resolve().parent)
+
+
+class PerpCerebro(bt.Cerebro):
+    """A Cerebro that carries the run's :class:`RunConfig` as ``run_config``.
+
+    Strategies and indicators read it through ``self.env.run_config`` (e.g. the liquidation
+    map's parameters).  Defaults differ from stock Cerebro: no standard observers.
+    """
+
+    params = (("stdstats", False),)
+
+    def __init__(self, run_config: RunConfig | None = None) -> None:
+        super().__init__()
+        self.run_config = run_config
+
+
+class _Progress(bt.Analyzer):
+    """A tqdm progress bar on standard error, updated every 1 % of the bars."""
+
+    params = (("total", 0), ("label", "backtest"))
+
+    def start(self) -> None:
+        from tqdm import tqdm
+
+        self._bar = tqdm(total=self.p.total, desc=self.p.label, unit="bar", leave=False)
+        self._step = max(self.p.total // 100, 1)
+        self._count = 0
+
+    def next(self) -> None:
+        self._count += 1
+        if self._count % self._step == 0:
+            self._bar.update(self._step)
+
+    def stop(self) -> None:
+        self._bar.update(self._count - self._bar.n)
+        self._bar.close()
+
+
+def build_cerebro(
+    config: RunConfig,
+    frame: pd.DataFrame,
+    strategy_class: type[bt.Strategy],
+    *,
+    tiers: Any = None,
+    progress: bool = False,
+    liquidation_price_function: Any = None,
+) -> PerpCerebro:
+    """Assemble the Cerebro of a run (data, broker, strategy, analyzers) without running it.
+
+    Parameters
+    ----------
+    config : RunConfig
+        The run.
+    frame : DataFrame
+        Candles as from :func:`backtest.market.store.load_market`.
+    strategy_class : type
+        The strategy; ``config.params`` are passed to it.
+    tiers : LeverageTiers, optional
+        Tiers in force (maintenance rates and maximum leverage).
+    progress : bool
+        Attach a progress bar.
+    liquidation_price_function : callable, optional
+        Replacement for :func:`backtest.liquidation.prices.liquidation_price`.
+
+    Returns
+    -------
+    PerpCerebro
+    """
+    cerebro = PerpCerebro(run_config=config)
+    cerebro.p.preload = True
+    cerebro.p.runonce = True
+    cerebro.adddata(PerpData(dataname=frame), name=config.symbol)
+    broker = PerpetualBroker(
+        cash=config.cash,
+        venue=config.venue,
+        margin_mode=config.margin_mode,
+        tiers=tiers,
+        funding=config.funding,
+        liquidation_price_function=liquidation_price_function,
+    )
+    broker.addcommissioninfo(
+        PerpetualCommission(
+            commission=config.taker_fee,
+            maker_commission=config.maker_fee,
+            leverage=config.leverage,
+            liquidation_fee=config.liquidation_fee_rate,
+        )
+    )
+    cerebro.broker = broker
+    cerebro.addstrategy(strategy_class, **dict(config.params))
+    cerebro.addanalyzer(ResultsAnalyzer, _name="results", near_miss_pct=config.near_miss_pct)
+    if progress:
+        cerebro.addanalyzer(_Progress, _name="progress", total=len(frame), label=config.symbol)
+    return cerebro
+
+
+def check_leverage(config: RunConfig, tiers: Any) -> None:
+    """Refuse a run leverage above the tier maximum for its initial notional (cash × leverage).
+
+    Raises
+    ------
+    ConfigError
+        With the maximum allowed and the tier table's name.
+    """
+    if tiers is None:
+        return
+    notional = config.cash * config.leverage
+    if notional > tiers.max_notional:
+        raise ConfigError(
+            f"cash {config.cash:,.2f} at leverage {config.leverage:g} is a {notional:,.0f} "
+            f"position, beyond the largest bracket of {tiers.label} ({tiers.max_notional:,.0f}); "
+            "lower --cash or --leverage"
+        )
+    allowed = tiers.max_leverage_for_notional(notional)
+    if config.leverage > allowed:
+        raise ConfigError(
+            f"leverage {config.leverage:g} exceeds the {allowed:g}x maximum of {tiers.label} for "
+            f"a {notional:,.0f} position (cash × leverage); use --leverage {allowed:g} or less"
+        )
+
+
+def load_run_tiers(config: RunConfig, start: pd.Timestamp | None = None) -> Any:
+    """The leverage tiers in force at the run's start: its first bar, else ``config.since``."""
+    from backtest.liquidation.tiers import load_tiers
+
+    at = start.to_pydatetime() if start is not None else config.since
+    return load_tiers(config.symbol, config.exchange, at=at)
+
+
+def load_run_frame(config: RunConfig) -> pd.DataFrame:
+    """The run's candles from the store (funding, mark price joined)."""
+    from backtest.market.store import load_market
+
+    return load_market(
+        config.symbol,
+        config.timeframe,
+        exchange=config.exchange,
+        since=config.since,
+        until=config.until,
+        data_dir=config.data_dir,
+    )
+
+
+def check_frame(frame: Any) -> pd.DataFrame:
+    """Check a caller's frame has what the engine needs.
+
+    Raises
+    ------
+    DataError
+        No rows, no UTC DatetimeIndex, missing candle columns or unsorted times.
+    """
+    if not isinstance(frame, pd.DataFrame):
+        raise DataError(
+            f"data must be a pandas DataFrame as from load_market, got {type(frame).__name__}"
+        )
+    if frame.empty:
+        raise DataError("the market frame has no rows; widen --since/--until")
+    if not isinstance(frame.index, pd.DatetimeIndex):
+        raise DataError("the market frame needs a DatetimeIndex of bar open times (UTC)")
+    missing = [name for name in _REQUIRED_COLUMNS if name not in frame.columns]
+    if missing:
+        raise DataError(
+            f"the market frame lacks column(s) {', '.join(missing)}; it needs open, high, low, "
+            "close (and volume, funding_rate, mark_* when available)"
+        )
+    if not frame.index.is_monotonic_increasing or frame.index.has_duplicates:
+        raise DataError("the market frame's times must be strictly increasing")
+    return frame
+
+
+def run(
+    config: RunConfig,
+    *,
+    data: pd.DataFrame | None = None,
+    strategy_class: type[bt.Strategy] | None = None,
+    progress: bool = False,
+    tiers: Any = None,
+    liquidation_price_function: Any = None,
+) -> Results:
+    """Backtest ``config`` and return its :class:`~backtest.results.Results`.
+
+    Parameters
+    ----------
+    config : RunConfig
+        The run.
+    data : DataFrame, optional
+        Candles as from ``load_market`` (loaded from the store when omitted).
+    strategy_class : type, optional
+        The strategy; resolved from ``config.strategy`` by :mod:`backtest.plugins` when omitted.
+    progress : bool
+        Show a progress bar on standard error.
+    tiers : LeverageTiers, optional
+        Leverage tiers to use; by default the snapshot in force at the first bar
+        (:func:`backtest.liquidation.tiers.load_tiers`).
+    liquidation_price_function : callable, optional
+        Replacement for :func:`backtest.liquidation.prices.liquidation_price`.
+
+    Returns
+    -------
+    Results
+        ``meta.status == "complete"``.
+
+    Raises
+    ------
+    PluginError
+        When the strategy raises; the message names the strategy, the bar time and the cause
+        (chained).  The partial results, marked ``"failed"``, ride along as ``error.results``.
+    ConfigError, DataError
+        Invalid settings (leverage above the tier maximum …) or missing data.
+    """
+    if not isinstance(config, RunConfig):
+        raise ConfigError(f"run() needs a RunConfig, got {type(config).__name__}")
+    started = dt.datetime.now(dt.UTC)
+    if strategy_class is None:
+        from backtest.plugins import resolve_strategy
+
+        strategy_class = resolve_strategy(config.strategy)
+    frame = check_frame(data if data is not None else load_run_frame(config))
+    if tiers is None:
+        tiers = load_run_tiers(config, frame.index[0])
+    check_leverage(config, tiers)
+    cerebro = build_cerebro(
+        config,
+        frame,
+        strategy_class,
+        tiers=tiers,
+        progress=progress,
+        liquidation_price_function=liquidation_price_function,
+    )
+    meta = {
+        "run_id": make_run_id(config, strategy_class, started),
+        "strategy": strategy_class.__name__,
+        "symbol": config.symbol,
+        "status": "complete",
+        "error": None,
+        "started": _iso(started),
+        "finished": None,
+        "version": _version(),
+    }
+    try:
+        strategies = cerebro.run()
+    except Exception as error:
+        strategy = cerebro.runningstrats[0] if getattr(cerebro, "runningstrats", None) else None
+        bar_time = _current_bar_time(cerebro)
+        meta.update(status="failed", finished=_iso(dt.datetime.now(dt.UTC)))
+        if _raised_by(error, strategy_class):
+            message = (
+                f"strategy {strategy_class.__name__} failed at bar {bar_time}: "
+                f"{type(error).__name__}: {error}"
+            )
+            meta["error"] = message
+            raise _attach(PluginError(message), _partial(config, meta, frame, strategy)) from error
+        meta["error"] = f"{type(error).__name__} at bar {bar_time}: {error}"
+        _attach(error, _partial(config, meta, frame, strategy))
+        raise
+    meta["finished"] = _iso(dt.datetime.now(dt.UTC))
+    return _collect(config, meta, frame, strategies[0])
+
+
+def _partial(
+    config: RunConfig, meta: dict[str, Any], frame: pd.DataFrame, strategy: Any
+) -> Results:
+    """Results of a failed run (tables as far as they got), never marked complete."""
+    try:
+        return _collect(config, meta, frame, strategy)
+    except Exception:  # the run is already failing: do not mask its error
+        return Results(config=config.to_dict(), meta=dict(meta))
+
+
+def _attach(error: BaseException, results: Results) -> BaseException:
+    error.results = results  # type: ignore[attr-defined]
+    return error
+
+
+def _raised_by(error: BaseException, strategy_class: type) -> bool:
+    """Whether the exception passed through code of the strategy class (or its bases).
+
+    Only classes outside backtrader and the engine count: a plugin, its helper bases and the
+    project's :class:`backtest.Strategy` base.
+    """
+    files = set()
+    for klass in strategy_class.__mro__:
+        module = getattr(klass, "__module__", "")
+        if module.startswith("backtrader") or module == "builtins":
+            continue
+        try:
+            files.add(str(Path(inspect.getfile(klass)).resolve()))
+        except (TypeError, OSError):
+            continue
+    for frame_summary in traceback.extract_tb(error.__traceback__):
+        filename = str(Path(frame_summary.filename).resolve())
+        if filename in files and not filename.startswith(_ENGINE_DIR):
+            return True
+    return False
+
+
+def _current_bar_time(cerebro: PerpCerebro) -> str:
+    datas = getattr(cerebro, "datas", None)
+    if not datas:
+        return "start"
+    lines = datas[0].lines
+    index = lines.close.idx
+    if index < 0 or len(datas[0]) == 0:
+        return "start (before the first bar)"
+    number = lines.datetime.array[index]
+    return str(date_numbers_to_index(np.array([number]))[0].isoformat())
+
+
+def _collect(
+    config: RunConfig, meta: dict[str, Any], frame: pd.DataFrame, strategy: Any
+) -> Results:
+    """Build Results from the strategy's analyzers (partial tables after a failure)."""
+    tables: dict[str, pd.DataFrame] = {}
+    analyzer = getattr(strategy.analyzers, "results", None) if strategy is not None else None
+    if analyzer is not None and hasattr(analyzer, "recorders"):
+        tables = analyzer.get_analysis()
+    market = frame[[name for name in MARKET_COLUMNS if name in frame.columns]].copy()
+    market.attrs = {}  # load_market's attrs hold arrays, which Parquet metadata cannot
+    market.index = pd.DatetimeIndex(market.index, name="time")
+    if market.index.tz is None:
+        market.index = market.index.tz_localize("UTC")
+    meta = dict(meta)
+    if "equity" in tables:
+        meta["bars"] = len(tables["equity"])
+    return Results(
+        config=config.to_dict(),
+        meta=meta,
+        market=market,
+        clusters=_clusters_frame(strategy),
+        **tables,
+    )
+
+
+def _clusters_frame(strategy: Any) -> pd.DataFrame:
+    """The strategy's liquidation-map lines (``self.clusters``), empty when it has none."""
+    indicator = getattr(strategy, "clusters", None) if strategy is not None else None
+    if indicator is None or not hasattr(indicator, "lines"):
+        return pd.DataFrame()
+    count = len(strategy)
+    if count <= 0:
+        return pd.DataFrame()
+    datetimes = np.asarray(strategy.datas[0].lines.datetime.array, dtype=np.float64)[:count]
+    columns = {}
+    for name in indicator.lines.getlinealiases():
+        values = np.asarray(getattr(indicator.lines, name).array, dtype=np.float64)[:count]
+        if len(values) == count:
+            columns[name] = values
+    return pd.DataFrame(columns, index=date_numbers_to_index(datetimes))
+
+
+def make_run_id(config: RunConfig, strategy_class: type, started: dt.datetime) -> str:
+    """``<UTC start>-<strategy>-<symbol>-<timeframe>-<config hash>``, safe as a folder name."""
+    digest = hashlib.sha256(
+        json.dumps(config.to_dict(), sort_keys=True, default=str).encode()
+    ).hexdigest()[:8]
+    symbol = re.sub(r"[^A-Za-z0-9]+", "", config.symbol.split(":")[0])
+    stamp = started.strftime("%Y%m%dT%H%M%SZ")
+    return f"{stamp}-{strategy_class.__name__}-{symbol}-{config.timeframe}-{digest}"
+
+
+def _iso(moment: dt.datetime) -> str:
+    return moment.astimezone(dt.UTC).isoformat(timespec="seconds")
+
+
+def _version() -> str:
+    from backtest import __version__
+
+    return __version__
