@@ -1,0 +1,355 @@
+"""The run's report folder: ``report.html`` plus ``metrics.json``, CSVs and a PNG beside it.
+
+``report.html`` is one self-contained page: plotly's JavaScript is embedded once in its head,
+figures carry their data inline, and nothing is fetched from a network (no ``src`` or ``href``
+pointing anywhere), so it opens offline and can be mailed as one file.  Every piece of user text
+(strategy name, parameters, error messages) is HTML-escaped.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+import os
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from importlib import resources
+from pathlib import Path
+from string import Template
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import plotly.io as pio
+from plotly.offline import get_plotlyjs
+
+from backtest.report.charts import main_figure, trades_figure
+from backtest.report.metrics import compute_metrics, monthly_returns, quote_currency
+from backtest.report.png import write_png
+from backtest.report.summary import MISSING, format_value
+
+#: Trades listed in the page (all of them are in trades.csv).
+MAX_TRADE_ROWS = 1000
+
+#: Files written by :func:`write_report`, by role.
+REPORT_FILES = {
+    "html": "report.html",
+    "metrics": "metrics.json",
+    "equity": "equity.csv",
+    "trades": "trades.csv",
+    "png": "report.png",
+}
+
+#: Metric key (or key prefix) that opens each group of the metrics table.
+METRIC_GROUPS = (
+    ("Strategy", "Run"),
+    ("Equity Start", "Returns and risk"),
+    ("# Trades", "Trades"),
+    ("Trading PnL", "Perpetual futures"),
+)
+
+#: Headline cards: (label, key or key prefix, signed colouring).
+CARDS = (
+    ("Return", "Return [%]", True),
+    ("Buy & hold", "Buy & Hold Return [%]", True),
+    ("Max. drawdown", "Max. Drawdown [%]", False),
+    ("Sharpe", "Sharpe", True),
+    ("Trades", "# Trades", False),
+    ("Win rate", "Win Rate [%]", False),
+    ("Own liquidations", "Liquidations", False),
+    ("Funding PnL", "Funding PnL", True),
+    ("Fees", "Fees", False),
+)
+
+_PLOTLY_CONFIG = {"displaylogo": False, "responsive": True, "scrollZoom": False}
+
+
+def _escape(value: Any) -> str:
+    return html.escape(str(value), quote=True)
+
+
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, np.generic):
+        return _json_safe(value.item())
+    return value
+
+
+def _lookup(metrics: Mapping[str, Any], prefix: str) -> tuple[str, Any] | None:
+    for key, value in metrics.items():
+        if key == prefix or key.startswith(prefix + " ["):
+            return key, value
+    return None
+
+
+def _cards(metrics: Mapping[str, Any]) -> str:
+    parts = []
+    for label, prefix, signed in CARDS:
+        found = _lookup(metrics, prefix)
+        if found is None:
+            continue
+        key, value = found
+        unit = key[key.rfind("[") + 1 : -1] if key.endswith("]") else ""
+        text = format_value(key, value)
+        tone = ""
+        if signed and isinstance(value, float) and math.isfinite(value) and value != 0:
+            tone = " pos" if value > 0 else " neg"
+        if key.startswith("Max. Drawdown") and isinstance(value, float) and value < 0:
+            tone = " neg"
+        suffix = f" {unit}" if unit and text != MISSING else ""
+        parts.append(
+            f'<div class="card" data-key="{_escape(key)}"><div class="label">{_escape(label)}'
+            f'</div><div class="value{tone}">{_escape(text)}{_escape(suffix)}</div></div>'
+        )
+    return "".join(parts)
+
+
+def metrics_table(metrics: Mapping[str, Any]) -> str:
+    """Return the metrics as a grouped two-column HTML table (``id="metrics"``).
+
+    Each row carries its metric key in ``data-key`` so that tools can find a value.
+    """
+    starts = {prefix: title for prefix, title in METRIC_GROUPS}
+    rows = []
+    for key, value in metrics.items():
+        group = next(
+            (title for prefix, title in starts.items() if key == prefix or key.startswith(prefix)),
+            None,
+        )
+        if group is not None:
+            rows.append(f'<tr class="group"><th colspan="2">{_escape(group)}</th></tr>')
+        rows.append(
+            f'<tr data-key="{_escape(key)}"><th>{_escape(key)}</th>'
+            f"<td>{_escape(format_value(key, value))}</td></tr>"
+        )
+    return f'<table class="kv" id="metrics">{"".join(rows)}</table>'
+
+
+def _cell_colour(value: float, scale: float) -> str:
+    if not math.isfinite(value) or scale <= 0:
+        return ""
+    strength = min(abs(value) / scale, 1.0) * 0.55 + 0.08
+    rgb = "38, 166, 154" if value >= 0 else "239, 83, 80"
+    return f' style="background: rgba({rgb}, {strength:.2f})"'
+
+
+def monthly_table(equity: pd.DataFrame) -> str:
+    """Return calendar-month returns as an HTML table coloured by sign and size."""
+    if equity.empty or "value" not in equity.columns:
+        return "<p>No equity curve.</p>"
+    table = monthly_returns(equity["value"].astype(np.float64))
+    if table.empty:
+        return "<p>No equity curve.</p>"
+    values = table.drop(columns="Year").to_numpy(dtype=np.float64)
+    finite = np.abs(values[np.isfinite(values)])
+    scale = float(finite.max()) if finite.size else 0.0
+    header = "".join(f"<th>{_escape(name)}</th>" for name in ["", *table.columns])
+    body = []
+    for year, row in table.iterrows():
+        cells = []
+        for name, value in row.items():
+            number = float(value)
+            text = "" if math.isnan(number) else f"{number:+.2f}"
+            style = _cell_colour(number, scale) if name != "Year" else ""
+            weight = ' class="year"' if name == "Year" else ""
+            cells.append(f"<td{weight}{style}>{text}</td>")
+        body.append(f"<tr><th>{_escape(year)}</th>{''.join(cells)}</tr>")
+    return (
+        f'<div class="scroll"><table class="monthly" id="monthly"><thead><tr>{header}</tr>'
+        f"</thead><tbody>{''.join(body)}</tbody></table></div>"
+    )
+
+
+def _flatten(mapping: Mapping[str, Any], prefix: str = "") -> Iterable[tuple[str, Any]]:
+    for key, value in mapping.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping) and value:
+            yield from _flatten(value, f"{name}.")
+        else:
+            yield name, value
+
+
+def config_table(config: Mapping[str, Any], meta: Mapping[str, Any]) -> str:
+    """Return the run's configuration and metadata as an HTML table (nested keys dotted)."""
+    rows = []
+    for name, value in [*_flatten(meta), *_flatten(config)]:
+        text = value if isinstance(value, str) else json.dumps(value, default=str)
+        rows.append(f"<tr><th>{_escape(name)}</th><td>{_escape(text)}</td></tr>")
+    if not rows:
+        return "<p>No configuration was saved with this run.</p>"
+    return f'<table class="kv config" id="config">{"".join(rows)}</table>'
+
+
+_TRADE_COLUMNS = (
+    ("side", "Side"),
+    ("entry_time", "Entry"),
+    ("exit_time", "Exit"),
+    ("size", "Size"),
+    ("entry_price", "Entry price"),
+    ("exit_price", "Exit price"),
+    ("pnl_gross", "Gross PnL"),
+    ("fees", "Fees"),
+    ("funding", "Funding"),
+    ("pnl_net", "Net PnL"),
+    ("bars", "Bars"),
+    ("liquidated", "Liquidated"),
+)
+
+
+def _cell(column: str, value: Any) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    if isinstance(value, pd.Timestamp):
+        return value.strftime("%Y-%m-%d %H:%M")
+    if column == "liquidated":
+        return "LIQUIDATED" if bool(value) else ""
+    if column == "size":
+        return f"{float(value):,.6g}"
+    if column == "bars":
+        return f"{int(value):,}"
+    if isinstance(value, int | float | np.number):
+        return f"{float(value):,.2f}"
+    return str(value)
+
+
+def trades_table(trades: pd.DataFrame, currency: str) -> str:
+    """Return the trade list as an HTML table (the first :data:`MAX_TRADE_ROWS` trades)."""
+    if trades.empty:
+        return "<p>No trades.</p>"
+    columns = [(name, title) for name, title in _TRADE_COLUMNS if name in trades.columns]
+    shown = trades.head(MAX_TRADE_ROWS)
+    header = "<th>#</th>" + "".join(f"<th>{_escape(title)}</th>" for _, title in columns)
+    body = []
+    for number, row in enumerate(shown.itertuples(index=False), start=1):
+        values = row._asdict()
+        cells = []
+        for name, _ in columns:
+            value = values[name]
+            if name in ("entry_time", "exit_time") and value is not None:
+                value = pd.Timestamp(value)
+            css = ""
+            if name == "pnl_net" and isinstance(value, int | float) and value:
+                css = ' class="pos"' if value > 0 else ' class="neg"'
+            if name == "liquidated" and bool(value):
+                css = ' class="liq"'
+            cells.append(f"<td{css}>{_escape(_cell(name, value))}</td>")
+        body.append(f"<tr><td>{number}</td>{''.join(cells)}</tr>")
+    note = ""
+    if len(trades) > MAX_TRADE_ROWS:
+        note = (
+            f'<p class="notes">Showing the first {MAX_TRADE_ROWS:,} of {len(trades):,} trades; '
+            "trades.csv lists all.</p>"
+        )
+    return (
+        f'<p class="notes">Amounts in {_escape(currency)}.</p>'
+        f'<div class="scroll"><table class="trades" id="trades"><thead><tr>{header}</tr></thead>'
+        f"<tbody>{''.join(body)}</tbody></table></div>{note}"
+    )
+
+
+def _figure_html(figure: Any, div_id: str) -> str:
+    return pio.to_html(
+        figure,
+        full_html=False,
+        include_plotlyjs=False,
+        div_id=div_id,
+        config=_PLOTLY_CONFIG,
+        default_width="100%",
+    )
+
+
+def render_html(results: Any, metrics: Mapping[str, Any]) -> str:
+    """Return the complete, self-contained report page of ``results``."""
+    currency = quote_currency(results.config or {}, results.meta or {})
+    meta: Mapping[str, Any] = results.meta or {}
+    figure, notes = main_figure(results, dict(metrics), currency)
+    trade_figure = trades_figure(results, currency)
+    name = " · ".join(
+        str(metrics.get(key)) for key in ("Strategy", "Symbol", "Timeframe") if metrics.get(key)
+    )
+    start, end = str(metrics.get("Start", ""))[:16], str(metrics.get("End", ""))[:16]
+    subheading = f"{start.replace('T', ' ')} → {end.replace('T', ' ')} UTC" if start else ""
+    if meta.get("run_id"):
+        subheading += f" · run {meta['run_id']}"
+    banner = ""
+    if meta and meta.get("status", "complete") != "complete":
+        reason = meta.get("error") or "no reason was recorded"
+        banner = (
+            f'<div class="banner" id="failed"><strong>This run did not finish</strong> '
+            f"(status {_escape(meta.get('status'))}): {_escape(reason)}. "
+            "The tables below are partial.</div>"
+        )
+    template = Template(
+        resources.files("backtest.report")
+        .joinpath("templates/report.html")
+        .read_text(encoding="utf-8")
+    )
+    from backtest import __version__
+
+    generated = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    return template.substitute(
+        version=_escape(__version__),
+        title=_escape(f"Backtest report · {name}" if name else "Backtest report"),
+        plotlyjs=get_plotlyjs(),
+        heading=_escape(name or "Backtest report"),
+        subheading=_escape(subheading),
+        banner=banner,
+        cards=_cards(metrics),
+        main_chart=_figure_html(figure, "chart-main"),
+        notes="".join(f"<li>{_escape(note)}</li>" for note in notes),
+        metrics_table=metrics_table(metrics),
+        monthly_table=monthly_table(results.equity),
+        config_table=config_table(results.config or {}, meta),
+        trades_chart=_figure_html(trade_figure, "chart-trades") if trade_figure else "",
+        trades_table=trades_table(results.trades, currency),
+        footer=_escape(
+            f"Generated {generated} by backtest {__version__}. Files beside this page: "
+            "metrics.json, equity.csv, trades.csv, report.png. Annualisation: 365 days x 24 h."
+        ),
+    )
+
+
+def _atomic_write(text: str | bytes, target: Path) -> None:
+    temporary = target.with_name(target.name + ".tmp")
+    if isinstance(text, bytes):
+        temporary.write_bytes(text)
+    else:
+        temporary.write_text(text, encoding="utf-8")
+    os.replace(temporary, target)
+
+
+def _csv(frame: pd.DataFrame, index_label: str | None) -> str:
+    return frame.to_csv(index=index_label is not None, index_label=index_label)
+
+
+def write_report(results: Any, folder: str | os.PathLike[str]) -> Path:
+    """Write the report files of ``results`` into ``folder`` and return the HTML page's path.
+
+    Parameters
+    ----------
+    results : backtest.results.Results
+        The run (complete or failed; a failed run is reported with a banner).
+    folder : path
+        Target folder, created if needed; usually the folder the run was saved in.
+
+    Returns
+    -------
+    Path
+        ``folder / "report.html"``.  Beside it: ``metrics.json`` (every metric, NaN as null),
+        ``equity.csv`` (the per-bar equity table), ``trades.csv`` and ``report.png``.
+    """
+    path = Path(folder)
+    path.mkdir(parents=True, exist_ok=True)
+    metrics = compute_metrics(results)
+    document = {key: _json_safe(value) for key, value in metrics.items()}
+    _atomic_write(
+        json.dumps(document, indent=2, allow_nan=False) + "\n", path / REPORT_FILES["metrics"]
+    )
+    _atomic_write(_csv(results.equity, "time"), path / REPORT_FILES["equity"])
+    _atomic_write(_csv(results.trades, None), path / REPORT_FILES["trades"])
+    write_png(results, metrics, path / REPORT_FILES["png"])
+    target = path / REPORT_FILES["html"]
+    _atomic_write(render_html(results, metrics), target)
+    return target
