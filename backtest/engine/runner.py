@@ -58,7 +58,10 @@ class _Progress(bt.Analyzer):
     def start(self) -> None:
         from tqdm import tqdm
 
-        self._bar = tqdm(total=self.p.total, desc=self.p.label, unit="bar", leave=False)
+        # disable=None: no bar when standard error is not a terminal (logs, pipes, CI).
+        self._bar = tqdm(
+            total=self.p.total, desc=self.p.label, unit="bar", leave=False, disable=None
+        )
         self._step = max(self.p.total // 100, 1)
         self._count = 0
 
@@ -69,7 +72,14 @@ class _Progress(bt.Analyzer):
 
     def stop(self) -> None:
         self._bar.update(self._count - self._bar.n)
-        self._bar.close()
+        self.close()
+
+    def close(self) -> None:
+        """Remove the bar from the terminal (also when the run fails half-way)."""
+        bar = getattr(self, "_bar", None)
+        if bar is not None:
+            bar.close()
+            self._bar = None
 
 
 def build_cerebro(
@@ -277,6 +287,9 @@ def run(
         strategies = cerebro.run()
     except Exception as error:
         strategy = cerebro.runningstrats[0] if getattr(cerebro, "runningstrats", None) else None
+        for analyzer in getattr(strategy, "analyzers", ()):
+            if isinstance(analyzer, _Progress):
+                analyzer.close()
         bar_time = _current_bar_time(cerebro)
         meta.update(status="failed", finished=_iso(dt.datetime.now(dt.UTC)))
         if _raised_by(error, strategy_class):
