@@ -621,6 +621,87 @@ cdef extern from *:
         }
         return last;
     }
+    /* Smoothed values T over buckets lo-1 .. lo+count (count + 2 of them) into t[0..count+1];
+     * returns the largest T over the band (t[1..count]) and the band's raw sum.  Same additions
+     * per bucket as hm_scan_h2; reads d[lo-6 .. lo+count+9]. */
+    __attribute__((target("avx2")))
+    static double hm_smooth_avx2(const double* d, Py_ssize_t lo, Py_ssize_t count, double* t,
+                                 double* band) {
+        __m256d b_prev, b_cur, b_next, b_m1, b_p1, t_0, x, mask;
+        __m256d best = _mm256_setzero_pd(), sum = _mm256_setzero_pd();
+        __m128d low, high;
+        double lanes[2];
+        Py_ssize_t j, p, left, total = count + 2;
+        static const long long keep[5][4] = {
+            {0, 0, 0, 0}, {-1, 0, 0, 0}, {-1, -1, 0, 0}, {-1, -1, -1, 0}, {-1, -1, -1, -1}};
+        static const long long not_first[4] = {0, -1, -1, -1};
+        #define HM_B4(q) _mm256_add_pd(_mm256_add_pd(_mm256_loadu_pd(d + (q) - 1), \
+                                                     _mm256_loadu_pd(d + (q))), \
+                                       _mm256_loadu_pd(d + (q) + 1))
+        p = lo - 1;
+        b_prev = HM_B4(p - 4);
+        b_cur = HM_B4(p);
+        for (j = 0; j < total; j += 4, p += 4) {
+            b_next = HM_B4(p + 4);
+            b_m1 = _mm256_shuffle_pd(_mm256_permute2f128_pd(b_prev, b_cur, 0x21), b_cur, 0x5);
+            b_p1 = _mm256_shuffle_pd(b_cur, _mm256_permute2f128_pd(b_cur, b_next, 0x21), 0x5);
+            t_0 = _mm256_add_pd(_mm256_add_pd(b_m1, b_cur), b_p1);    /* T at p .. p+3 */
+            _mm256_storeu_pd(t + j, t_0);
+            x = _mm256_loadu_pd(d + p);
+            left = count + 1 - j;              /* band buckets from this block's first on */
+            if (j == 0 || left < 4) {
+                mask = _mm256_castsi256_pd(_mm256_loadu_si256(
+                    (const __m256i*) keep[left < 0 ? 0 : (left > 4 ? 4 : left)]));
+                if (j == 0)
+                    mask = _mm256_and_pd(mask, _mm256_castsi256_pd(
+                        _mm256_loadu_si256((const __m256i*) not_first)));
+                t_0 = _mm256_and_pd(t_0, mask);
+                x = _mm256_and_pd(x, mask);
+            }
+            best = _mm256_max_pd(best, t_0);
+            sum = _mm256_add_pd(sum, x);
+            b_prev = b_cur;
+            b_cur = b_next;
+        }
+        #undef HM_B4
+        low = _mm256_castpd256_pd128(sum);
+        high = _mm256_extractf128_pd(sum, 1);
+        _mm_storeu_pd(lanes, _mm_add_pd(low, high));
+        *band = lanes[0] + lanes[1];
+        low = _mm_max_pd(_mm256_castpd256_pd128(best), _mm256_extractf128_pd(best, 1));
+        _mm_storeu_pd(lanes, low);
+        return lanes[0] > lanes[1] ? lanes[0] : lanes[1];
+    }
+
+    /* The strongest peak of the band from the smoothed values t (as hm_smooth_avx2 leaves
+     * them): index into the band (0 .. count-1), or -1 when there is no peak. */
+    __attribute__((target("avx2")))
+    static Py_ssize_t hm_strongest_avx2(const double* t, Py_ssize_t count, double largest,
+                                        int from_end, double* peaks, double* value) {
+        Py_ssize_t k, found;
+        double best = 0.0, current;
+        if (!(largest > 0.0)) return -1;
+        /* the band's largest smoothed value is the strongest peak when, at its occurrence
+         * nearest the price, it is a peak (always so inside the band; at an end the bucket
+         * beyond may be higher) */
+        found = hm_find_avx2(t + 1, count, largest, from_end);
+        k = found + 1;
+        if (t[k] >= t[k - 1] && t[k] >= t[k + 1]) {
+            *value = largest;
+            return found;
+        }
+        /* otherwise the full peak scan over the stored values */
+        for (k = 1; k <= count; k++) {
+            current = t[k];
+            peaks[k - 1] = (current > 0.0 && current >= t[k - 1] && current >= t[k + 1])
+                           ? current : 0.0;
+            if (peaks[k - 1] > best) best = peaks[k - 1];
+        }
+        if (!(best > 0.0)) return -1;
+        *value = best;
+        return hm_find_avx2(peaks, count, best, from_end);
+    }
+
     static int hm_cpu_has_avx2(void) {
         __builtin_cpu_init();
         return __builtin_cpu_supports("avx2") ? 1 : 0;
@@ -633,6 +714,14 @@ cdef extern from *:
     }
     static Py_ssize_t hm_find_avx2(const double* peaks, Py_ssize_t count, double value,
                                    int from_end) {
+        return -1;
+    }
+    static double hm_smooth_avx2(const double* d, Py_ssize_t lo, Py_ssize_t count, double* t,
+                                 double* band) {
+        return 0.0;
+    }
+    static Py_ssize_t hm_strongest_avx2(const double* t, Py_ssize_t count, double largest,
+                                        int from_end, double* peaks, double* value) {
         return -1;
     }
     static int hm_cpu_has_avx2(void) { return 0; }
@@ -652,6 +741,11 @@ cdef extern from *:
         if (hm_simd_level == 1) return hm_scan_h2(d, lo, count, peaks, band);
         return hm_scan_h2_plain(d, lo, count, peaks, band);
     }
+    /* One side of the report: index (into the band starting at lo) of the strongest peak,
+     * -1 if none; *band gets the raw notional.  t and peaks are scratch of count + 8. */
+    static Py_ssize_t hm_side(const double* d, Py_ssize_t lo, Py_ssize_t count, int from_end,
+                              double* t, double* peaks, double* band);
+
     /* Nearest index of the strongest peak: from the end for longs (the close is above). */
     static Py_ssize_t hm_find(const double* peaks, Py_ssize_t count, double value,
                               int from_end) {
@@ -664,7 +758,20 @@ cdef extern from *:
         }
         return -1;
     }
+    static Py_ssize_t hm_side(const double* d, Py_ssize_t lo, Py_ssize_t count, int from_end,
+                              double* t, double* peaks, double* band) {
+        double best, value = 0.0;
+        if (hm_simd_level == 2) {
+            best = hm_smooth_avx2(d, lo, count, t, band);
+            return hm_strongest_avx2(t, count, best, from_end, peaks, &value);
+        }
+        best = hm_scan(d, lo, count, peaks, band);
+        if (!(best > 0.0)) return -1;
+        return hm_find(peaks, count, best, from_end);
+    }
     """
+    Py_ssize_t hm_side(const double* d, Py_ssize_t lo, Py_ssize_t count, int from_end,
+                       double* t, double* peaks, double* band) noexcept nogil
     double hm_scan(const double* d, Py_ssize_t lo, Py_ssize_t count, double* peaks,
                    double* band) noexcept nogil
     Py_ssize_t hm_find(const double* peaks, Py_ssize_t count, double value,
@@ -775,11 +882,10 @@ cdef inline void report_side(MapState* st, const double* d, Py_ssize_t centre, d
             first = centre - band_count
         else:
             first = centre + 1
-        best = hm_scan(d, first, band_count, peaks, &band)
+        k = hm_side(d, first, band_count, direction < 0, st.smooth_buffer, peaks, &band)
         out[3] = band * st.scale
-        if best > 0.0:
-            # the one nearest the price (the reference's scan keeps the first of equal peaks)
-            best_index = first + hm_find(peaks, band_count, best, direction < 0)
+        if k >= 0:
+            best_index = first + k
     else:
         best_index = report_generic(st, d, centre, direction, out)
     if best_index < 0:
@@ -813,7 +919,7 @@ cdef void map_bar(MapState* st, double o, double h, double lo, double c, double 
     cdef double x_low, x_high
     cdef double liq_long, liq_short, typical, new, sigma, daily_notional
     cdef Py_ssize_t first_long, last_short, i, j, centre, low_bucket, high_bucket
-    cdef bint oi_mode
+    cdef bint oi_mode, has_oi
     cdef double side[4]
     if isfinite(funding_rate):
         st.funding = funding_rate
@@ -861,7 +967,8 @@ cdef void map_bar(MapState* st, double o, double h, double lo, double c, double 
     liq_short = liq_short * st.scale
 
     # 2. create
-    oi_mode = isfinite(oi) and isfinite(st.prev_oi)
+    has_oi = isfinite(oi) and oi >= 0.0
+    oi_mode = has_oi and isfinite(st.prev_oi)
     typical = (h + lo + c) / 3.0
     if oi_mode:
         if oi > st.prev_oi:
@@ -889,7 +996,7 @@ cdef void map_bar(MapState* st, double o, double h, double lo, double c, double 
             st.dl[i] = st.dl[i] * st.scale
             st.ds[i] = st.ds[i] * st.scale
         st.scale = 1.0
-    if isfinite(oi):
+    if has_oi:
         st.prev_oi = oi
 
     # 4. report
@@ -980,13 +1087,13 @@ cdef class MapKernel:
             raise ValueError(f"entry_points must be in 1..{MAX_ENTRY_POINTS}, got {entry_points}")
         if band_buckets < 1 or smoothing_buckets < 0:
             raise ValueError("band_buckets must be >= 1 and smoothing_buckets >= 0")
-        if half_buckets // 2 <= band_buckets + smoothing_buckets + 8:
+        if half_buckets // 2 <= band_buckets + smoothing_buckets + 16:
             raise ValueError("half_buckets is too small for the band and the smoothing")
         n = 2 * half_buckets + 1
         self._long = np.zeros(n, dtype=np.float64)
         self._short = np.zeros(n, dtype=np.float64)
-        self._box_buffer = np.zeros(band_buckets + 2 + smoothing_buckets + 1, dtype=np.float64)
-        self._smooth_buffer = np.zeros(band_buckets + 2, dtype=np.float64)
+        self._box_buffer = np.zeros(band_buckets + smoothing_buckets + 8, dtype=np.float64)
+        self._smooth_buffer = np.zeros(band_buckets + 8, dtype=np.float64)
         self._centres = np.zeros(n, dtype=np.float64)
         self._edges = np.zeros(n + 1, dtype=np.float64)
 

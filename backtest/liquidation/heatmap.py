@@ -346,10 +346,14 @@ class MapParams:
             hint="the grid covers price/grid_span .. price*grid_span",
         )  # fmt: skip
         geometry = self.geometry()
-        if geometry.half_buckets // 2 <= geometry.band_buckets + geometry.smoothing_buckets + 8:
+        needed = geometry.band_buckets + geometry.smoothing_buckets + 17
+        if geometry.half_buckets // 2 < needed:
+            # the report reads a few buckets beyond the band, which must stay inside the grid's
+            # middle half
+            smallest = math.exp(2 * needed * self.log_step) * 1.001
             raise ConfigError(
-                f"MapParams.grid_span = {span:g} is too small for band {band:g} and smoothing "
-                f"{smoothing:g}; use grid_span >= {(1 + band + smoothing) ** 2 * 1.1:.3g}"
+                f"MapParams.grid_span = {span:g} is too small for band {band:g}, smoothing "
+                f"{smoothing:g} and bucket_width {width:g}; use grid_span >= {smallest:.3g}"
             )
         if geometry.half_buckets > 2_000_000:
             raise ConfigError(
@@ -644,7 +648,7 @@ class LiquidationMap:
         self.backend = backend
         if timeframe is not None:
             bar_hours(timeframe)
-        self._factors: dict[int, tuple[tuple[float, ...], tuple[float, ...]]] = {}
+        self._factors: dict[int, tuple[Any, tuple[tuple[float, ...], tuple[float, ...]]]] = {}
 
     # -- levels -----------------------------------------------------------------------------
     def liquidation_factors(self, tiers: Any = None) -> tuple[tuple[float, ...], tuple[float, ...]]:
@@ -657,9 +661,9 @@ class LiquidationMap:
             from backtest.liquidation.tiers import load_tiers
 
             tiers = load_tiers()
-        key = id(tiers)
-        if key in self._factors:
-            return self._factors[key]
+        cached = self._factors.get(id(tiers))
+        if cached is not None and cached[0] is tiers:
+            return cached[1]
         options: dict[str, Any] = {"notional": params.position_notional}
         if params.maintenance_margin_rate is not None:
             options["maintenance_margin_rate"] = params.maintenance_margin_rate
@@ -684,7 +688,8 @@ class LiquidationMap:
                     f"MapParams: a {leverage:g}x long on {params.venue} has no liquidation "
                     f"price below entry (factor {factor:g}); use leverages above 1"
                 )
-        self._factors[key] = (longs, shorts)
+        # the cache keeps the tiers object alive, so its id cannot be reused meanwhile
+        self._factors[id(tiers)] = (tiers, (longs, shorts))
         return longs, shorts
 
     # -- kernels ----------------------------------------------------------------------------

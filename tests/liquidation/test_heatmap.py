@@ -92,6 +92,7 @@ def test_params_are_frozen_and_lists_become_tuples():
         ({"entry_points": 0}, "entry_points"),
         ({"venue": "binanse"}, "did you mean 'binance'"),
         ({"grid_span": 1.05}, "too small"),
+        ({"grid_span": 1.1, "bucket_width": 0.001}, "use grid_span >= 1.15"),
         ({"band": "wide"}, "must be a number"),
     ],
 )
@@ -128,6 +129,7 @@ def test_empty_and_mismatched_input_raise_data_errors():
         chosen.run_arrays(*candles([100.0, 101.0]), funding_rate=np.zeros(1))
 
 
+@pytest.mark.kernel
 def test_missing_bar_length_is_a_clear_error():
     with pytest.raises(ConfigError, match="timeframe"):
         LiquidationMap(MapParams()).run_arrays(*candles([100.0, 101.0]))
@@ -253,6 +255,11 @@ def test_open_interest_drives_creation_and_removal():
     created = 2 * chosen.params.participation * 10.0 * 50.0
     assert totals[4] == pytest.approx((totals[3] + created) * decay)
     assert totals[5] == pytest.approx(totals[4] + 2 * 15 * 50.0)
+    # a negative open interest is garbage: treated as missing, like NaN
+    negative = oi.copy()
+    negative[4] = -5.0
+    (_, long_notional, short_notional), _ = density(chosen, *series, open_interest=negative)
+    assert long_notional.sum() + short_notional.sum() == pytest.approx(totals[5])
 
 
 def test_skipped_bars_change_nothing_and_carry_the_report():
@@ -356,6 +363,7 @@ def test_report_matches_the_snapshot():
 
 
 # -- the API -------------------------------------------------------------------------------------
+@pytest.mark.kernel
 def test_run_frame_columns_snapshots_and_final():
     frame = load_market("BTC/USDT:USDT", "5m", until="2025-10-02")
     chosen = LiquidationMap()
@@ -372,6 +380,7 @@ def test_run_frame_columns_snapshots_and_final():
         chosen.run(frame, snapshot_at="2025-09-01")
 
 
+@pytest.mark.kernel
 def test_snapshot_geometry():
     frame = load_market("BTC/USDT:USDT", "5m", until="2025-10-02")
     snapshot = LiquidationMap().run(frame).final

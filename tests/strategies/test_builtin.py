@@ -92,19 +92,20 @@ def test_cluster_fade_enters_only_after_sweeps_on_a_reversal_bar(run_builtin, fr
 
 def test_cascade_breakout_shorts_before_the_crash_toward_the_cascade(run_builtin, frame):
     results = run_builtin("CascadeBreakout")
+    defaults = discover().strategies["CascadeBreakout"].parameters
     lines = map_lines(frame, cascade=CascadeParams())
     previous_bar = pd.Series(frame.index[:-1], index=frame.index[1:])
     trades = results.trades
     assert len(trades) >= 2
     for entry_time, side in trades[["entry_time", "side"]].itertuples(index=False):
         signal = lines.loc[previous_bar[entry_time]]
-        assert signal.cascade_risk >= 1.25
+        assert signal.cascade_risk >= defaults["min_risk"]
         distance = (
             signal.long_cluster_distance_pct
             if side == "short"
             else signal.short_cluster_distance_pct
         )
-        assert distance <= 1.0
+        assert distance <= defaults["proximity"] * 100.0
     before_crash = trades[
         (trades.side == "short")
         & (trades.entry_time > CRASH_START - pd.Timedelta("4h"))

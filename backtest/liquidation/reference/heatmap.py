@@ -27,7 +27,8 @@ Per valid bar (finite open/high/low/close/volume, volume > 0, 0 < low <= high, c
    is below it), short buckets from the bucket holding the high downwards; the mark-price
    low/high replace the traded ones when finite and positive.  Their notional is liq_long /
    liq_short.
-2. Create: new = participation*volume*typical, or (open-interest mode) max(ΔOI, 0)*typical;
+2. Create: new = participation*volume*typical, or (open-interest mode: this bar's and an
+   earlier bar's OI finite and >= 0) max(ΔOI, 0)*typical;
    long side 2*s*new, short side 2*(1-s)*new with the long share
    s = clamp(base + tilt*(funding - neutral), min, max) and funding the last finite rate.
    A fraction ``round_level_weight`` enters at the round levels inside [low, high] (major
@@ -211,7 +212,7 @@ class MapKernel:
             raise ValueError("entry_points must be at least 1")
         if self.band_buckets < 1 or self.smoothing_buckets < 0:
             raise ValueError("band_buckets must be >= 1 and smoothing_buckets >= 0")
-        if self.quarter <= self.band_buckets + self.smoothing_buckets + 8:
+        if self.quarter <= self.band_buckets + self.smoothing_buckets + 16:
             raise ValueError("half_buckets is too small for the band and the smoothing")
         self.reset()
 
@@ -382,7 +383,8 @@ class MapKernel:
         liq_short = liq_short * self.scale
 
         # 2. create
-        oi_mode = _finite(oi) and _finite(self.prev_oi)
+        has_oi = _finite(oi) and oi >= 0.0
+        oi_mode = has_oi and _finite(self.prev_oi)
         typical = (h + lo + c) / 3.0
         if oi_mode:
             new = (oi - self.prev_oi) * typical if oi > self.prev_oi else 0.0
@@ -407,7 +409,7 @@ class MapKernel:
                 self.long[i] = self.long[i] * self.scale
                 self.short[i] = self.short[i] * self.scale
             self.scale = 1.0
-        if _finite(oi):
+        if has_oi:
             self.prev_oi = oi
 
         # 4. report
