@@ -28,6 +28,32 @@ _EXPORTS: dict[str, str] = {
     "liquidation_factor": "backtest.liquidation.prices",
     "load_tiers": "backtest.liquidation.tiers",
     "LeverageTiers": "backtest.liquidation.tiers",
+    # liquidation map, cascades, round levels
+    "LiquidationMap": "backtest.liquidation.heatmap",
+    "MapParams": "backtest.liquidation.heatmap",
+    "MapResult": "backtest.liquidation.heatmap",
+    "DensitySnapshot": "backtest.liquidation.heatmap",
+    "CascadeParams": "backtest.liquidation.cascade",
+    "CascadeResult": "backtest.liquidation.cascade",
+    "simulate_cascade": "backtest.liquidation.cascade",
+    # market data
+    "load_market": "backtest.market.store",
+    "Downloader": "backtest.market.download",
+    "list_available": "backtest.market.store",
+    # engine
+    "RunConfig": "backtest.engine.config",
+    "run": "backtest.engine.runner",
+    "PerpData": "backtest.engine.feeds",
+    "PerpetualBroker": "backtest.engine.broker",
+    "PerpetualCommission": "backtest.engine.commission",
+    "LiquidationClusters": "backtest.engine.indicators",
+    "RoundLevels": "backtest.engine.indicators",
+    "TaIndicator": "backtest.engine.indicators",
+    "ta_indicator": "backtest.engine.indicators",
+    # reports
+    "compute_metrics": "backtest.report",
+    "write_report": "backtest.report",
+    "format_summary": "backtest.report",
     # plugins
     "Strategy": "backtest.strategy",
     "INTERFACE_VERSION": "backtest.strategy",
