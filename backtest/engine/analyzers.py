@@ -19,6 +19,7 @@ all recorders at the per-bar cost of one analyzer.
 
 from __future__ import annotations
 
+import bisect
 import math
 from typing import Any, ClassVar
 
@@ -276,14 +277,21 @@ class TradesRecorder(_Recorder):
 
     def frame(self) -> pd.DataFrame:
         """The ``trades`` table."""
-        events = self.broker.funding_events
+        # Funding paid during each trade, from per-market cumulative sums of the settlements
+        # (entry exclusive, exit inclusive): O(trades · log settlements), not a full scan per trade.
+        times: dict[str, list[Any]] = {}
+        cumulative: dict[str, list[float]] = {}
+        for event in self.broker.funding_events:
+            times.setdefault(event[1], []).append(event[0])
+            running = cumulative.setdefault(event[1], [0.0])
+            running.append(running[-1] + event[5])
         rows = []
         for data, trade, exit_bar in self._closed:
-            funding = math.fsum(
-                event[5]
-                for event in events
-                if event[1] == data._name and trade.entry_time < event[0] <= trade.exit_time
-            )
+            market_times = times.get(data._name, [])
+            running = cumulative.get(data._name, [0.0])
+            first = bisect.bisect_right(market_times, trade.entry_time)
+            last = bisect.bisect_right(market_times, trade.exit_time)
+            funding = running[last] - running[first] if last > first else 0.0
             rows.append(
                 (
                     trade.entry_time,

@@ -86,3 +86,21 @@ def test_funding_uses_the_open_when_the_bar_has_no_mark_price(frame_factory, run
     results = run_script(frame, {0: [("buy", {"size": 1.0})]}, cash=10_000.0, leverage=5.0)
     assert results.funding["payment"].tolist() == pytest.approx([31.0], rel=1e-12)
     assert not math.isnan(results.equity["funding_cum"].iloc[-1])
+
+
+def test_each_trade_carries_only_the_funding_settled_while_it_was_open(frame_factory, run_script):
+    # Trade 1: long 1 from bar 1 to bar 4 pays bars 2 and 3 (1 × 20,000 × 0.001 = 20 each);
+    # bar 5's settlement falls while flat; trade 2: short 2 from bar 6 to bar 9 receives bar 8's
+    # (2 × 20,000 × 0.0005 = 20) and pays bar 9's (exit bar, negative rate: 2 × 20,000 × 0.00025
+    # = 10), so it was paid 10 in all: funding −10.
+    frame = frame_factory(
+        [20_000.0] * 12, funding={2: 0.001, 3: 0.001, 5: 0.002, 8: 0.0005, 9: -0.00025}
+    )
+    script = {
+        0: [("buy", {"size": 1.0})],
+        3: [("close", {})],
+        5: [("sell", {"size": 2.0})],
+        8: [("close", {})],
+    }
+    results = run_script(frame, script, cash=100_000.0, leverage=3.0)
+    assert results.trades["funding"].tolist() == pytest.approx([40.0, -10.0], rel=1e-12)

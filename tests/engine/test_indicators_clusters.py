@@ -187,8 +187,23 @@ def frame_5m() -> pd.DataFrame:
 
 
 # -- plumbing with the stand-in ------------------------------------------------------------------
-def test_lines_are_the_map_outputs_in_order():
-    assert LiquidationClusters.lines.getlinealiases() == CLUSTER_LINES
+def test_lines_are_the_contracted_map_outputs_in_stepper_order():
+    contract = (  # CONTRACTS.md, backtest.liquidation.heatmap per-bar outputs
+        "liq_long",
+        "liq_short",
+        "long_cluster_price",
+        "long_cluster_notional",
+        "long_cluster_distance_pct",
+        "short_cluster_price",
+        "short_cluster_notional",
+        "short_cluster_distance_pct",
+        "long_band_notional",
+        "short_band_notional",
+        "cascade_risk",
+    )
+    assert LiquidationClusters.lines.getlinealiases() == contract
+    # next() zips the stepper's tuple onto the lines: the orders must agree
+    assert heatmap.MapOutputs._fields == contract
 
 
 def test_once_and_next_give_identical_lines(frame_with_mark):
@@ -278,10 +293,6 @@ def test_a_single_line_as_input_is_refused(frame_5m):
 
 
 # -- with the real liquidation map (compiled kernel) -------------------------------------------
-def test_line_names_are_the_maps():
-    assert heatmap.LINES == CLUSTER_LINES
-
-
 @pytest.mark.kernel
 @pytest.mark.parametrize("fixture", ["frame_with_mark", "frame_5m"])
 def test_real_map_once_and_next_identical(fixture, request):
@@ -342,3 +353,40 @@ def test_a_bad_map_parameter_is_one_clear_line(frame_5m):
         run(frame_5m, runonce=True, map_params={"bandwidth": 0.03})
     assert "bandwidth" in str(caught.value)
     assert "\n" not in str(caught.value)
+
+
+@pytest.mark.kernel
+def test_explicit_timeframe_and_ready_map_are_honoured(frame_with_mark):
+    frame = frame_with_mark.copy()
+    frame.attrs = {"symbol": "BTC/USDT:USDT", "timeframe": "1h"}
+    as_if_minutes = heatmap.LiquidationMap(heatmap.MapParams(), timeframe="1m").run(frame).lines
+    expected = {name: as_if_minutes[name].to_numpy() for name in CLUSTER_LINES}
+
+    class Explicit(bt.Strategy):
+        def __init__(self) -> None:
+            self.by_argument = LiquidationClusters(self.data, timeframe="1m")
+            ready = heatmap.LiquidationMap(heatmap.MapParams(), timeframe="1m")
+            self.by_map = LiquidationClusters(self.data, liquidation_map=ready)
+            self.from_feed = LiquidationClusters(self.data)
+
+    cerebro = bt.Cerebro(stdstats=False)
+    cerebro.adddata(PerpData(dataname=frame))
+    cerebro.addstrategy(Explicit)
+    strategy = cerebro.run()[0]
+    assert_same_lines(lines_of(strategy.by_argument), expected)
+    assert_same_lines(lines_of(strategy.by_map), expected)
+    # the feed says 1h: a 48 h half-life then decays 60 times faster per bar
+    from_feed = lines_of(strategy.from_feed)["long_band_notional"]
+    assert np.nanmean(from_feed) < np.nanmean(expected["long_band_notional"])
+
+
+def test_a_ready_map_and_map_parameters_together_are_refused(frame_5m):
+    class Both(bt.Strategy):
+        def __init__(self) -> None:
+            LiquidationClusters(self.data, liquidation_map=ToyMap(), band=0.02)
+
+    cerebro = bt.Cerebro(stdstats=False)
+    cerebro.adddata(PerpData(dataname=frame_5m))
+    cerebro.addstrategy(Both)
+    with pytest.raises(ConfigError, match="either liquidation_map or map parameters"):
+        cerebro.run()

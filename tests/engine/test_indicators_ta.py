@@ -203,3 +203,38 @@ def test_the_bare_base_class_is_refused(frame):
     cerebro.addstrategy(Bare)
     with pytest.raises(ConfigError, match="adapts no ta indicator"):
         cerebro.run()
+
+
+class OnAnAverage(bt.Strategy):
+    def __init__(self) -> None:
+        self.average = bt.indicators.SMA(self.data.close, period=5)
+        self.rsi = TaRSI(self.average, window=7)
+
+
+def test_a_single_line_feeds_a_one_input_indicator(frame):
+    short = frame.iloc[:300]
+    results = {}
+    for runonce in (True, False):
+        cerebro = bt.Cerebro(stdstats=False, runonce=runonce)
+        cerebro.adddata(bt.feeds.PandasData(dataname=short))
+        cerebro.addstrategy(OnAnAverage)
+        results[runonce] = cerebro.run()[0]
+    once, stepped = results[True], results[False]
+    average = np.array(once.average.array)
+    expected = ta.momentum.RSIIndicator(pd.Series(average), window=7).rsi().to_numpy().copy()
+    expected[:6] = np.nan  # the adapter's warm-up
+    assert_same(once.rsi.rsi.array, expected)
+    assert np.isfinite(np.array(once.rsi.rsi.array)[10:]).all()
+    assert_same(stepped.rsi.rsi.array, once.rsi.rsi.array)
+
+
+def test_a_single_line_cannot_feed_a_candle_indicator(frame):
+    class AtrOnClose(bt.Strategy):
+        def __init__(self) -> None:
+            TaATR(self.data.close)
+
+    cerebro = bt.Cerebro(stdstats=False)
+    cerebro.adddata(bt.feeds.PandasData(dataname=frame.iloc[:50]))
+    cerebro.addstrategy(AtrOnClose)
+    with pytest.raises(ConfigError, match="TaATR needs a candle feed with lines high, low, close"):
+        cerebro.run()

@@ -18,26 +18,21 @@ import numpy as np
 
 from backtest.engine.indicators._buffers import feed_line, line_view, require_lines
 from backtest.errors import ConfigError
-
-#: The map's per-bar outputs, in line order (names as :mod:`backtest.liquidation.heatmap`
-#: reports them).
-CLUSTER_LINES: tuple[str, ...] = (
-    "liq_long",
-    "liq_short",
-    "long_cluster_price",
-    "long_cluster_notional",
-    "long_cluster_distance_pct",
-    "short_cluster_price",
-    "short_cluster_notional",
-    "short_cluster_distance_pct",
-    "long_band_notional",
-    "short_band_notional",
-    "cascade_risk",
+from backtest.liquidation.heatmap import (
+    CANDLE_COLUMNS,
+    LINES,
+    OPTIONAL_INPUTS,
+    LiquidationMap,
+    MapParams,
+    bar_hours,
 )
 
-_CANDLE_LINES: tuple[str, ...] = ("open", "high", "low", "close", "volume")
+#: The map's per-bar outputs, in line order (the lines of the indicator).
+CLUSTER_LINES: tuple[str, ...] = LINES
+
+_CANDLE_LINES: tuple[str, ...] = CANDLE_COLUMNS
 #: Optional feed lines, passed to the map under the same keyword when the feed has them.
-_OPTIONAL_LINES: tuple[str, ...] = ("funding_rate", "mark_high", "mark_low", "open_interest")
+_OPTIONAL_LINES: tuple[str, ...] = OPTIONAL_INPUTS
 
 
 def build_liquidation_map(map_params: Mapping[str, Any]) -> Any:
@@ -53,8 +48,6 @@ def build_liquidation_map(map_params: Mapping[str, Any]) -> Any:
     -------
     LiquidationMap
     """
-    from backtest.liquidation.heatmap import LiquidationMap, MapParams
-
     return LiquidationMap(MapParams.from_dict(dict(map_params)))
 
 
@@ -68,8 +61,6 @@ def feed_bar_seconds(data: Any) -> float | None:
     frame = getattr(getattr(data, "p", None), "dataname", None)
     attrs = getattr(frame, "attrs", None) or {}
     if attrs.get("timeframe"):
-        from backtest.liquidation.heatmap import bar_hours
-
         return bar_hours(str(attrs["timeframe"])) * 3600.0
     datetimes = feed_line(data, "datetime")
     if datetimes is not None and isinstance(datetimes.array, array.array):

@@ -46,7 +46,8 @@ class TaIndicator(bt.Indicator):
     ta_class : callable
         The `ta` class, called as ``ta_class(**series, **params)``.
     ta_inputs : tuple of str
-        Feed lines passed as `ta` arguments of the same name (``"close"``, ``"high"`` …).
+        Feed lines passed as `ta` arguments of the same name (``"close"``, ``"high"`` …).  An
+        indicator with one input also accepts a single line (``TaRSI(self.sma)``).
     ta_outputs : tuple of str
         For each line, in order, the name of the `ta` method returning it.
 
@@ -69,8 +70,14 @@ class TaIndicator(bt.Indicator):
                 f"{cls.__name__} adapts no ta indicator: use a preset (TaRSI, TaATR, ...) or "
                 "build a class with backtest.engine.indicators.ta_indicator(...)"
             )
-        require_lines(self.data, cls.ta_inputs, cls.__name__)
-        self._input_lines = {name: getattr(self.data.lines, name) for name in cls.ta_inputs}
+        aliases = self.data.lines.getlinealiases()
+        single_line = self.data.lines.fullsize() == 1  # (len(lines) counts bars, not lines)
+        if len(cls.ta_inputs) == 1 and single_line and cls.ta_inputs[0] not in aliases:
+            # A single line (an average, another indicator) feeds a one-input indicator.
+            self._input_lines = {cls.ta_inputs[0]: self.data.lines[0]}
+        else:
+            require_lines(self.data, cls.ta_inputs, cls.__name__)
+            self._input_lines = {name: getattr(self.data.lines, name) for name in cls.ta_inputs}
         self._cache: list[np.ndarray] = []
         self._cache_length = 0
         self.addminperiod(self.warmup())
@@ -81,6 +88,8 @@ class TaIndicator(bt.Indicator):
 
     def ta_arguments(self) -> dict[str, Any]:
         """Keyword arguments for the `ta` class besides the input Series (the params)."""
+        # backtrader's own accessor of a params object (underscored so that it can never
+        # clash with a parameter name).
         return dict(self.params._getkwargs())
 
     def compute(self, length: int) -> list[np.ndarray]:
