@@ -11,7 +11,7 @@ from typing import Any
 
 #: Public name -> module that defines it.
 _EXPORTS: dict[str, str] = {
-    # core (H5): feed, commission scheme, broker, analyzers, configuration and runner
+    # feed, commission scheme, broker, analyzers, configuration and runner
     "PerpData": "backtest.engine.feeds",
     "PerpetualCommission": "backtest.engine.commission",
     "LIQUIDATION_FEE_RATES": "backtest.engine.commission",
@@ -27,12 +27,17 @@ _EXPORTS: dict[str, str] = {
     "PerpCerebro": "backtest.engine.runner",
     "build_cerebro": "backtest.engine.runner",
     "run": "backtest.engine.runner",
-    # ---- indicators (H6) ------------------------------------------------------------------
-    # LiquidationClusters, RoundLevels, ta adapters: H6 adds further public names here.
+    # indicators: the liquidation map, round levels, ta adapters
     "LiquidationClusters": "backtest.engine.indicators",
+    "CLUSTER_LINES": "backtest.engine.indicators",
     "RoundLevels": "backtest.engine.indicators",
     "TaIndicator": "backtest.engine.indicators",
-    # ---- end of indicators ----------------------------------------------------------------
+    "TaRSI": "backtest.engine.indicators",
+    "TaATR": "backtest.engine.indicators",
+    "TaBollingerBands": "backtest.engine.indicators",
+    "TaMACD": "backtest.engine.indicators",
+    "TaEMA": "backtest.engine.indicators",
+    "ta_indicator": "backtest.engine.indicators",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -50,7 +50,7 @@ Per valid bar (finite open/high/low/close/volume, volume > 0, 0 < low <= high, c
    The peak's price is its bucket centre exp((k0 + i + 0.5)*log_step), its notional the raw
    notional within +-h buckets, its distance in % of the close.  No peak: price and distance
    NaN, notional 0.
-5. cascade_risk: NaN unless a cascade shock is set (then H4's standard cascade risk over the
+5. cascade_risk: NaN unless a cascade shock is set (then the standard cascade risk over the
    density, with the EWMA daily volatility and traded notional of the bars).
 
 Invalid bars (anything else) change nothing but the held funding rate; their liq_long and
