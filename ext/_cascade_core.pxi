@@ -1,4 +1,4 @@
-# Cascade core (owner H4): the liquidation-cascade fixed point over one density snapshot, in C.
+# Cascade core: the liquidation-cascade fixed point over one density snapshot, in C.
 #
 # Included textually, never compiled alone:
 #     include "_cascade_core.pxi"        (ext/_cascade.pyx and ext/_heatmap.pyx)

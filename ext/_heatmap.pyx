@@ -16,7 +16,7 @@ from libc.string cimport memmove, memset
 
 import numpy as np
 
-# The cascade core (owner H4) defines cascade_standard_risk and the EWMA market state used by
+# The cascade core (ext/_cascade_core.pxi) defines cascade_standard_risk and the EWMA market state used by
 # the optional cascade_risk line, and cimports log, exp, floor, ceil, fabs, isfinite, sqrt, NAN.
 include "_cascade_core.pxi"
 

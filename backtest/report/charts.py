@@ -113,7 +113,8 @@ def cluster_heatmap(
     return plot_times(index[::bucket]), centres, grid.astype(np.float32)
 
 
-def _price_range(market: pd.DataFrame, clusters: pd.DataFrame) -> tuple[float, float]:
+def price_range(market: pd.DataFrame, clusters: pd.DataFrame) -> tuple[float, float]:
+    """Return the price span to draw: the candles' range widened to nearby cluster prices."""
     low = float(market["low"].min())
     high = float(market["high"].max())
     prices = [
@@ -144,7 +145,7 @@ def _add_price(figure: go.Figure, results: Any, currency: str, notes: list[str])
         notes.append("No candles were saved with this run: the price panel is empty.")
         return
     clusters: pd.DataFrame = results.clusters
-    low, high = _price_range(market, clusters)
+    low, high = price_range(market, clusters)
     heat = cluster_heatmap(clusters, market.index, low, high)
     if heat is not None:
         x, y, z = heat
@@ -271,9 +272,7 @@ def _add_price(figure: go.Figure, results: Any, currency: str, notes: list[str])
                             "color": np.where(won, UP, DOWN),
                             "line": {"color": "#263238", "width": 1},
                         },
-                        customdata=np.column_stack(
-                            [closed["pnl_net"], closed["side"].astype(str)]
-                        ),
+                        customdata=np.column_stack([closed["pnl_net"], closed["side"].astype(str)]),
                         hovertemplate=(
                             "exit %{customdata[1]} %{y:,.2f}<br>net PnL %{customdata[0]:,.2f} "
                             f"{escape(currency)}<extra></extra>"
@@ -336,15 +335,13 @@ def _line(series: pd.Series, name: str, color: str, **extra: Any) -> go.Scatter:
     )
 
 
-def main_figure(results: Any, metrics: dict[str, Any], currency: str) -> tuple[go.Figure, list]:
+def main_figure(results: Any, currency: str) -> tuple[go.Figure, list[str]]:
     """Return the stacked main chart and the notes to print under it.
 
     Parameters
     ----------
     results : backtest.results.Results
         The run.
-    metrics : dict
-        Its metrics (used for the title).
     currency : str
         Quote currency for labels.
     """
@@ -455,15 +452,10 @@ def main_figure(results: Any, metrics: dict[str, Any], currency: str) -> tuple[g
                 f"Lines keep each bucket's extremes for drawing ({len(equity):,} bars); "
                 "metrics, equity.csv and the tables use every bar."
             )
-    title = (
-        f"{escape(metrics.get('Strategy', ''))} · {escape(metrics.get('Symbol', ''))} "
-        f"{escape(metrics.get('Timeframe', ''))}"
-    )
     figure.update_layout(
-        title={"text": title, "x": 0.01, "font": {"size": 16}},
         template="plotly_white",
         height=1350,
-        margin={"l": 70, "r": 40, "t": 90, "b": 40},
+        margin={"l": 70, "r": 40, "t": 110, "b": 40},
         hovermode="x",
         legend={"orientation": "h", "yanchor": "bottom", "y": 1.015, "x": 0.0},
         xaxis_rangeslider_visible=False,
@@ -475,7 +467,14 @@ def main_figure(results: Any, metrics: dict[str, Any], currency: str) -> tuple[g
     figure.update_yaxes(tickformat=",.0f", row=4, col=1)
     figure.update_yaxes(ticksuffix="x", rangemode="tozero", row=5, col=1)
     figure.update_yaxes(
-        ticksuffix="%", rangemode="tozero", showgrid=False, row=5, col=1, secondary_y=True
+        ticksuffix="%",
+        rangemode="tozero",
+        showgrid=False,
+        tickmode="auto",
+        nticks=4,
+        row=5,
+        col=1,
+        secondary_y=True,
     )
     figure.update_xaxes(showspikes=True, spikemode="across", spikethickness=1)
     return figure, notes
@@ -538,5 +537,12 @@ def trades_figure(results: Any, currency: str) -> go.Figure | None:
         font={"family": "system-ui, -apple-system, Segoe UI, Roboto, sans-serif", "size": 12},
     )
     figure.update_yaxes(title_text=f"net PnL [{escape(currency)}]", tickformat=",.0f")
-    figure.update_yaxes(title_text="cumulative", showgrid=False, secondary_y=True)
+    figure.update_yaxes(
+        title_text="cumulative",
+        tickformat=",.0f",
+        showgrid=False,
+        tickmode="auto",
+        nticks=5,
+        secondary_y=True,
+    )
     return figure

@@ -98,10 +98,10 @@ def _cards(metrics: Mapping[str, Any]) -> str:
             tone = " pos" if value > 0 else " neg"
         if key.startswith("Max. Drawdown") and isinstance(value, float) and value < 0:
             tone = " neg"
-        suffix = f" {unit}" if unit and text != MISSING else ""
+        suffix = f' <span class="unit">{_escape(unit)}</span>' if unit and text != MISSING else ""
         parts.append(
             f'<div class="card" data-key="{_escape(key)}"><div class="label">{_escape(label)}'
-            f'</div><div class="value{tone}">{_escape(text)}{_escape(suffix)}</div></div>'
+            f'</div><div class="value{tone}">{_escape(text)}{suffix}</div></div>'
         )
     return "".join(parts)
 
@@ -174,9 +174,13 @@ def _flatten(mapping: Mapping[str, Any], prefix: str = "") -> Iterable[tuple[str
 def config_table(config: Mapping[str, Any], meta: Mapping[str, Any]) -> str:
     """Return the run's configuration and metadata as an HTML table (nested keys dotted)."""
     rows = []
-    for name, value in [*_flatten(meta), *_flatten(config)]:
-        text = value if isinstance(value, str) else json.dumps(value, default=str)
-        rows.append(f"<tr><th>{_escape(name)}</th><td>{_escape(text)}</td></tr>")
+    for title, mapping in (("Run", meta), ("Configuration", config)):
+        if not mapping:
+            continue
+        rows.append(f'<tr class="group"><th colspan="2">{_escape(title)}</th></tr>')
+        for name, value in _flatten(mapping):
+            text = value if isinstance(value, str) else json.dumps(value, default=str)
+            rows.append(f"<tr><th>{_escape(name)}</th><td>{_escape(text)}</td></tr>")
     if not rows:
         return "<p>No configuration was saved with this run.</p>"
     return f'<table class="kv config" id="config">{"".join(rows)}</table>'
@@ -264,7 +268,7 @@ def render_html(results: Any, metrics: Mapping[str, Any]) -> str:
     """Return the complete, self-contained report page of ``results``."""
     currency = quote_currency(results.config or {}, results.meta or {})
     meta: Mapping[str, Any] = results.meta or {}
-    figure, notes = main_figure(results, dict(metrics), currency)
+    figure, notes = main_figure(results, currency)
     trade_figure = trades_figure(results, currency)
     name = " · ".join(
         str(metrics.get(key)) for key in ("Strategy", "Symbol", "Timeframe") if metrics.get(key)

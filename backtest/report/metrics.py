@@ -37,6 +37,9 @@ DEFAULT_CLUSTER_BAND_PCT = 0.5
 #: A per-bar standard deviation below this is treated as zero (a flat or constant-growth curve).
 _ZERO_VOLATILITY = 1e-12
 
+#: "Max. Drawdown End" of a drawdown still open at the last bar.
+NOT_RECOVERED = "not recovered"
+
 Metric = float | int | str
 
 
@@ -473,7 +476,11 @@ def compute_metrics(
     )
     out["Max. Drawdown Start"] = _stamp(index, deepest.peak if deepest else None)
     out["Max. Drawdown Trough"] = _stamp(index, deepest.trough if deepest else None)
-    out["Max. Drawdown End"] = _stamp(index, deepest.end if deepest and deepest.recovered else None)
+    out["Max. Drawdown End"] = ""
+    if deepest is not None:
+        out["Max. Drawdown End"] = (
+            _stamp(index, deepest.end) if deepest.recovered else NOT_RECOVERED
+        )
     out["Max. Drawdown Duration [h]"] = (
         _span(index, deepest.peak, deepest.end) / 3600.0 if deepest else 0.0
     )

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter
 
 from backtest.report.charts import (
     BENCHMARK,
@@ -18,6 +19,7 @@ from backtest.report.charts import (
     LIQUIDATION,
     LIQUIDATION_LINE,
     UP,
+    price_range,
 )
 from backtest.report.downsample import thin_series
 from backtest.report.summary import format_value
@@ -54,7 +56,9 @@ def write_png(results: Any, metrics: dict[str, Any], target: str | os.PathLike[s
     equity: pd.DataFrame = results.equity
     if not market.empty and "close" in market.columns:
         close = thin_series(market["close"].astype(np.float64))
-        price_axes.plot(close.index, close.to_numpy(), color="#37474f", linewidth=0.8, label="close")
+        price_axes.plot(
+            close.index, close.to_numpy(), color="#37474f", linewidth=0.8, label="close"
+        )
         clusters: pd.DataFrame = results.clusters
         for column, color, label in (
             ("long_cluster_price", DOWN, "long-liquidation cluster"),
@@ -63,13 +67,21 @@ def write_png(results: Any, metrics: dict[str, Any], target: str | os.PathLike[s
             if column in clusters.columns and isinstance(clusters.index, pd.DatetimeIndex):
                 line = thin_series(clusters[column].astype(np.float64))
                 price_axes.plot(
-                    line.index, line.to_numpy(), color=color, alpha=0.35, linewidth=2.5,
+                    line.index,
+                    line.to_numpy(),
+                    color=color,
+                    alpha=0.35,
+                    linewidth=2.5,
                     label=label,
                 )
     if "liquidation_price" in equity.columns and equity["liquidation_price"].notna().any():
         line = thin_series(equity["liquidation_price"].astype(np.float64))
         price_axes.plot(
-            line.index, line.to_numpy(), color=LIQUIDATION_LINE, linestyle=":", linewidth=1,
+            line.index,
+            line.to_numpy(),
+            color=LIQUIDATION_LINE,
+            linestyle=":",
+            linewidth=1,
             label="own liquidation price",
         )
     trades: pd.DataFrame = results.trades
@@ -78,25 +90,49 @@ def write_png(results: Any, metrics: dict[str, Any], target: str | os.PathLike[s
             chosen = trades[trades["side"] == side]
             if not chosen.empty:
                 price_axes.scatter(
-                    pd.to_datetime(chosen["entry_time"], utc=True), chosen["entry_price"],
-                    marker=marker, s=60, color=color, edgecolors="white", linewidths=0.6,
-                    zorder=5, label=f"{side} entry",
+                    pd.to_datetime(chosen["entry_time"], utc=True),
+                    chosen["entry_price"],
+                    marker=marker,
+                    s=60,
+                    color=color,
+                    edgecolors="white",
+                    linewidths=0.6,
+                    zorder=5,
+                    label=f"{side} entry",
                 )
         if {"exit_time", "exit_price"} <= set(trades.columns):
             price_axes.scatter(
-                pd.to_datetime(trades["exit_time"], utc=True), trades["exit_price"], marker="o",
-                s=22, facecolors="none", edgecolors="#263238", linewidths=0.9, zorder=5,
+                pd.to_datetime(trades["exit_time"], utc=True),
+                trades["exit_price"],
+                marker="o",
+                s=22,
+                facecolors="none",
+                edgecolors="#263238",
+                linewidths=0.9,
+                zorder=5,
                 label="exit",
             )
     liquidations: pd.DataFrame = results.liquidations
     if not liquidations.empty and {"time", "fill_price"} <= set(liquidations.columns):
         price_axes.scatter(
-            pd.to_datetime(liquidations["time"], utc=True), liquidations["fill_price"],
-            marker="X", s=140, color=LIQUIDATION, edgecolors="white", linewidths=0.8, zorder=6,
+            pd.to_datetime(liquidations["time"], utc=True),
+            liquidations["fill_price"],
+            marker="X",
+            s=140,
+            color=LIQUIDATION,
+            edgecolors="white",
+            linewidths=0.8,
+            zorder=6,
             label="own liquidation",
         )
+    if not market.empty and {"low", "high"} <= set(market.columns):
+        price_axes.set_ylim(*price_range(market, results.clusters))
+    thousands = FuncFormatter(lambda value, _: f"{value:,.0f}")
+    price_axes.yaxis.set_major_formatter(thousands)
     price_axes.set_ylabel("price")
-    price_axes.legend(loc="upper left", fontsize=8, ncols=4, framealpha=0.85)
+    price_axes.legend(
+        loc="lower left", bbox_to_anchor=(0.0, 1.0), fontsize=8, ncols=8, frameon=False
+    )
     price_axes.grid(alpha=0.25)
 
     if not equity.empty and "value" in equity.columns:
@@ -108,8 +144,12 @@ def write_png(results: Any, metrics: dict[str, Any], target: str | os.PathLike[s
             if not closes.empty:
                 benchmark = thin_series(value.iloc[0] * closes / closes.iloc[0])
                 equity_axes.plot(
-                    benchmark.index, benchmark.to_numpy(), color=BENCHMARK, linestyle="--",
-                    linewidth=1, label="buy & hold",
+                    benchmark.index,
+                    benchmark.to_numpy(),
+                    color=BENCHMARK,
+                    linestyle="--",
+                    linewidth=1,
+                    label="buy & hold",
                 )
         equity_axes.legend(loc="upper left", fontsize=8)
         drawdown = thin_series((value / value.cummax() - 1.0) * 100.0)
@@ -120,6 +160,7 @@ def write_png(results: Any, metrics: dict[str, Any], target: str | os.PathLike[s
     currency = next(
         (key[key.rfind("[") + 1 : -1] for key in metrics if key.startswith("Net PnL [")), ""
     )
+    equity_axes.yaxis.set_major_formatter(thousands)
     equity_axes.set_ylabel(f"equity [{_plain(currency)}]")
     equity_axes.grid(alpha=0.25)
     drawdown_axes.set_ylabel("drawdown [%]")

@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
 from typing import Any
 
 #: Shown for a metric that is undefined (NaN) or missing.
 MISSING = "n/a"
 
+_UTC_STAMP = re.compile(r"^(\d{4}-\d{2}-\d{2})T(\d{2}:\d{2})(:00(\.0+)?)?(\+00:00|Z)$")
+
 
 def format_value(key: str, value: Any) -> str:
     """Return a metric value as text, with precision chosen from the unit in its key.
 
     Counts print as integers with thousands separators, percentages, ratios, leverage and
-    currency amounts with two decimals, hours and days with one; NaN prints as ``n/a``.
+    currency amounts with two decimals, hours and days with one; NaN prints as ``n/a``; a UTC
+    time in ISO form prints as ``2025-10-01 12:05 UTC``.
     """
     if value is None:
         return MISSING
@@ -30,7 +34,11 @@ def format_value(key: str, value: Any) -> str:
         if key.endswith("[h]") or key.endswith("[d]"):
             return f"{value:,.1f}"
         return f"{value:,.2f}"
-    return str(value)
+    text = str(value)
+    stamp = _UTC_STAMP.match(text)
+    if stamp:
+        return f"{stamp.group(1)} {stamp.group(2)} UTC"
+    return text
 
 
 def _find(metrics: Mapping[str, Any], prefix: str) -> tuple[str, Any] | None:
