@@ -78,7 +78,7 @@ setup(
         "dask[distributed]>=2024.1",
     ],
     extras_require={
-        "test": ["pytest>=8", "hypothesis>=6.100", "ruff>=0.6"],
+        "test": ["pytest>=8", "hypothesis>=6.100", "ruff>=0.6", "empyrical-reloaded>=0.7"],
     },
     entry_points={"console_scripts": ["backtest=backtest.cli:main"]},
     zip_safe=False,

@@ -19,7 +19,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from backtest.report.downsample import merge_candles, thin_series
+from backtest.report.downsample import merge_candles, thin_segments, thin_series
 
 #: Grid of the drawn liquidation heatmap (time buckets x price bins).
 HEATMAP_COLUMNS = 300
@@ -46,6 +46,15 @@ def plot_times(values: Any) -> np.ndarray:
     stamps = pd.DatetimeIndex(pd.to_datetime(values, utc=True)).tz_convert("UTC")
     pattern = "%Y-%m-%d %H:%M:%S" if (stamps.second != 0).any() else "%Y-%m-%d %H:%M"
     return np.asarray(stamps.strftime(pattern), dtype=object)
+
+
+def liquidation_line(equity: pd.DataFrame) -> pd.Series:
+    """Return the own liquidation price thinned for drawing, broken between positions."""
+    if "position_size" in equity.columns:
+        positions = equity["position_size"].to_numpy(dtype=np.float64)
+    else:
+        positions = np.zeros(len(equity))
+    return thin_segments(equity["liquidation_price"].astype(np.float64), positions)
 
 
 def escape(text: Any) -> str:
@@ -206,7 +215,7 @@ def _add_price(figure: go.Figure, results: Any, currency: str, notes: list[str])
     )
     equity: pd.DataFrame = results.equity
     if "liquidation_price" in equity.columns and equity["liquidation_price"].notna().any():
-        line = thin_series(equity["liquidation_price"])
+        line = liquidation_line(equity)
         figure.add_trace(
             go.Scatter(
                 x=plot_times(line.index),

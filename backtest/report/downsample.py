@@ -104,3 +104,41 @@ def merge_candles(
     if "volume" in candles.columns:
         merged["volume"] = grouped["volume"].sum().to_numpy()
     return merged, factor
+
+
+def thin_segments(
+    series: pd.Series, segments: np.ndarray, max_points: int = MAX_LINE_POINTS
+) -> pd.Series:
+    """Thin ``series`` and break the line wherever ``segments`` changes.
+
+    Parameters
+    ----------
+    series : Series
+        Values per bar (NaN where undefined).
+    segments : ndarray
+        A label per bar (e.g. the position held); consecutive bars with different labels are
+        not joined, so a line never jumps vertically from one position's level to the next.
+    max_points : int
+        Bound on the points kept before the breaks are inserted.
+
+    Returns
+    -------
+    Series
+        The kept points, with a NaN placed (at the later point's time) at each break.
+    """
+    values = series.to_numpy(dtype=np.float64)
+    labels = np.asarray(segments)
+    if values.size == 0:
+        return series.astype(np.float64)
+    keep = min_max_positions(values, max_points)
+    changes = np.flatnonzero(labels[1:] != labels[:-1]) + 1  # first bar of a new segment
+    if 0 < changes.size <= max_points:  # keep each segment's first bar when affordable
+        keep = np.union1d(keep, changes)
+    breaks = np.flatnonzero(labels[keep][1:] != labels[keep][:-1]) + 1
+    # A NaN at the time of the point after each break; plotly and matplotlib leave a gap.
+    positions = np.insert(np.arange(keep.size), breaks, breaks)
+    result = pd.Series(
+        values[keep][positions], index=series.index[keep][positions], name=series.name
+    )
+    result.iloc[breaks + np.arange(breaks.size)] = np.nan
+    return result

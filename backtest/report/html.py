@@ -324,8 +324,15 @@ def _atomic_write(text: str | bytes, target: Path) -> None:
     os.replace(temporary, target)
 
 
-def _csv(frame: pd.DataFrame, index_label: str | None) -> str:
-    return frame.to_csv(index=index_label is not None, index_label=index_label)
+def _write_csv(frame: pd.DataFrame, target: Path, index_label: str | None) -> None:
+    """Write ``frame`` as CSV with pyarrow (several times faster than pandas on long runs)."""
+    import pyarrow as pa
+    import pyarrow.csv as pa_csv
+
+    table = frame.reset_index(names=index_label) if index_label else frame
+    temporary = target.with_name(target.name + ".tmp")
+    pa_csv.write_csv(pa.Table.from_pandas(table, preserve_index=False), temporary)
+    os.replace(temporary, target)
 
 
 def write_report(results: Any, folder: str | os.PathLike[str]) -> Path:
@@ -351,8 +358,8 @@ def write_report(results: Any, folder: str | os.PathLike[str]) -> Path:
     _atomic_write(
         json.dumps(document, indent=2, allow_nan=False) + "\n", path / REPORT_FILES["metrics"]
     )
-    _atomic_write(_csv(results.equity, "time"), path / REPORT_FILES["equity"])
-    _atomic_write(_csv(results.trades, None), path / REPORT_FILES["trades"])
+    _write_csv(results.equity, path / REPORT_FILES["equity"], "time")
+    _write_csv(results.trades, path / REPORT_FILES["trades"], None)
     write_png(results, metrics, path / REPORT_FILES["png"])
     target = path / REPORT_FILES["html"]
     _atomic_write(render_html(results, metrics), target)

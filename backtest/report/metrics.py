@@ -16,6 +16,12 @@ Conventions
   drawdown, profit factor without a losing trade; and every metric needing at least two bars
   (or one trade) is NaN without them.  The JSON file writes NaN as ``null``.
 - The risk-free rate is zero.
+- Returns are measured from the first equity value of the curve; funding and fees are the
+  changes of ``funding_cum`` and ``fees_cum`` over the same bars, so ``Net PnL = Trading PnL +
+  Funding PnL - Fees`` holds exactly (trading PnL is price PnL, realised and open).
+- "Time in Clusters" is the share of bars whose high-low range met the band (``+/-
+  cluster_band_pct``, 0.5 % by default) around the long or short cluster price the liquidation
+  map predicted at the bar before; NaN when the run used no map.
 """
 
 from __future__ import annotations
@@ -465,14 +471,28 @@ def compute_metrics(
     out["Sharpe"] = sharpe_ratio(returns, bars_per_year)
     out["Sortino"] = sortino_ratio(returns, bars_per_year)
 
+    out.update(_drawdown_metrics(values, index, growth_rate))
+    position = _column(equity, "position_size")
+    in_position = (position != 0) & np.isfinite(position) if position is not None else None
+    out["Exposure Time [%]"] = (
+        float(in_position.mean() * 100.0) if in_position is not None and len(in_position) else 0.0
+    )
+    out.update(_trade_metrics(trades, currency))
+    out.update(_perpetual_metrics(results, net_pnl, in_position, currency, cluster_band_pct))
+    return out
+
+
+def _drawdown_metrics(values: np.ndarray, index: pd.Index, growth_rate: float) -> dict[str, Metric]:
+    """Depth, dates and durations of the deepest and the longest drawdown, and Calmar."""
     periods = drawdown_periods(values)
     deepest = min(periods, key=lambda period: period.depth) if periods else None
     longest = max(periods, key=lambda p: _span(index, p.peak, p.end)) if periods else None
     max_drawdown = deepest.depth if deepest else (0.0 if values.size else math.nan)
+    out: dict[str, Metric] = {}
     out["Calmar"] = calmar_ratio(growth_rate, max_drawdown)
     out["Max. Drawdown [%]"] = max_drawdown * 100.0
     out["Avg. Drawdown [%]"] = (
-        float(np.mean([p.depth for p in periods])) * 100.0 if periods else out["Max. Drawdown [%]"]
+        float(np.mean([p.depth for p in periods])) * 100.0 if periods else max_drawdown * 100.0
     )
     out["Max. Drawdown Start"] = _stamp(index, deepest.peak if deepest else None)
     out["Max. Drawdown Trough"] = _stamp(index, deepest.trough if deepest else None)
@@ -487,16 +507,20 @@ def compute_metrics(
     out["Longest Drawdown Duration [h]"] = (
         _span(index, longest.peak, longest.end) / 3600.0 if longest else 0.0
     )
-    position = _column(equity, "position_size")
-    in_position = (position != 0) & np.isfinite(position) if position is not None else None
-    out["Exposure Time [%]"] = (
-        float(in_position.mean() * 100.0) if in_position is not None and len(in_position) else 0.0
-    )
+    return out
 
-    # Trades.
-    out.update(_trade_metrics(trades, currency))
 
-    # Perpetual futures.
+def _perpetual_metrics(
+    results: Any,
+    net_pnl: float,
+    in_position: np.ndarray | None,
+    currency: str,
+    cluster_band_pct: float,
+) -> dict[str, Metric]:
+    """PnL by source, own liquidations, near-misses, leverage, margin and cluster time."""
+    equity: pd.DataFrame = results.equity
+    market: pd.DataFrame = results.market
+    values = _column(equity, "value")
     funding_paid = _cost_total(equity, "funding_cum")
     if funding_paid is None:
         funding_paid = _sum(results.funding, "payment")
@@ -504,6 +528,7 @@ def compute_metrics(
     if fees_paid is None:
         fees_paid = _sum(results.orders, "fee")
     funding_pnl = -funding_paid
+    out: dict[str, Metric] = {}
     out[f"Trading PnL [{currency}]"] = net_pnl - funding_pnl + fees_paid
     out[f"Funding PnL [{currency}]"] = funding_pnl
     out[f"Fees [{currency}]"] = fees_paid
@@ -514,21 +539,19 @@ def compute_metrics(
     out["Near Misses"] = len(results.near_misses)
     out["Closest Liquidation Distance [%]"] = closest_liquidation_distance(equity, market)
     leverage = _column(equity, "effective_leverage")
+    out["Avg. Leverage [x]"] = 0.0
+    out["Max. Leverage [x]"] = 0.0
     if leverage is not None and in_position is not None and in_position.any():
         held = leverage[in_position & np.isfinite(leverage)]
         out["Avg. Leverage [x]"] = float(held.mean()) if held.size else 0.0
-        out["Max. Leverage [x]"] = float(np.nanmax(leverage))
-    else:
-        out["Avg. Leverage [x]"] = 0.0
-        out["Max. Leverage [x]"] = 0.0
+        out["Max. Leverage [x]"] = float(held.max()) if held.size else 0.0
     margin = _column(equity, "margin_used")
-    if margin is not None and values.size:
+    out["Max. Margin Use [%]"] = math.nan
+    if margin is not None and values is not None and values.size:
         with np.errstate(divide="ignore", invalid="ignore"):
             share = np.where(values > 0, margin / values, np.nan)
         share = share[np.isfinite(share)]
         out["Max. Margin Use [%]"] = float(share.max() * 100.0) if share.size else 0.0
-    else:
-        out["Max. Margin Use [%]"] = math.nan
     out["Time in Clusters [%]"] = time_in_clusters(market, results.clusters, cluster_band_pct)
     return out
 

@@ -19,6 +19,7 @@ from backtest.report.charts import (
     LIQUIDATION,
     LIQUIDATION_LINE,
     UP,
+    liquidation_line,
     price_range,
 )
 from backtest.report.downsample import thin_series
@@ -75,7 +76,7 @@ def write_png(results: Any, metrics: dict[str, Any], target: str | os.PathLike[s
                     label=label,
                 )
     if "liquidation_price" in equity.columns and equity["liquidation_price"].notna().any():
-        line = thin_series(equity["liquidation_price"].astype(np.float64))
+        line = liquidation_line(equity)
         price_axes.plot(
             line.index,
             line.to_numpy(),
@@ -130,9 +131,10 @@ def write_png(results: Any, metrics: dict[str, Any], target: str | os.PathLike[s
     thousands = FuncFormatter(lambda value, _: f"{value:,.0f}")
     price_axes.yaxis.set_major_formatter(thousands)
     price_axes.set_ylabel("price")
-    price_axes.legend(
-        loc="lower left", bbox_to_anchor=(0.0, 1.0), fontsize=8, ncols=8, frameon=False
-    )
+    if price_axes.get_legend_handles_labels()[0]:
+        price_axes.legend(
+            loc="lower left", bbox_to_anchor=(0.0, 1.0), fontsize=8, ncols=8, frameon=False
+        )
     price_axes.grid(alpha=0.25)
 
     if not equity.empty and "value" in equity.columns:
@@ -151,7 +153,7 @@ def write_png(results: Any, metrics: dict[str, Any], target: str | os.PathLike[s
                     linewidth=1,
                     label="buy & hold",
                 )
-        equity_axes.legend(loc="upper left", fontsize=8)
+        equity_axes.legend(loc="upper left", fontsize=8)  # equity is always labelled
         drawdown = thin_series((value / value.cummax() - 1.0) * 100.0)
         drawdown_axes.fill_between(
             drawdown.index, drawdown.to_numpy(), 0, color=DOWN, alpha=0.3, linewidth=0

@@ -68,6 +68,10 @@ SUMMARY_ROWS: tuple[tuple[str, str], ...] = (
 )
 
 
+#: Summary rows printed with an explicit sign.
+SIGNED = frozenset({"Return [%]", "Buy & Hold Return [%]", "CAGR [%]", "Max. Drawdown [%]"})
+
+
 def format_summary(metrics: Mapping[str, Any]) -> str:
     """Return a short console table of the headline metrics.
 
@@ -98,7 +102,7 @@ def format_summary(metrics: Mapping[str, Any]) -> str:
         key, value = found
         unit = key[key.rfind("[") + 1 : -1] if key.endswith("]") else ""
         text = format_value(key, value)
-        if text != MISSING and unit == "%" and isinstance(value, float):
+        if text != MISSING and prefix in SIGNED and isinstance(value, float):
             text = f"{value:+,.2f}"
         rows.append((label, text, unit if text != MISSING else ""))
     label_width = max((len(label) for label, _, _ in rows), default=0)
