@@ -1,0 +1,56 @@
+"""Parameter sweeps and walk-forward analysis on local processes or a Dask cluster.
+
+The pieces, each in its own module:
+
+- :mod:`~backtest.sweep.grid` — axes from ``-g name=v1,v2`` and ``[sweep]``, their product;
+- :mod:`~backtest.sweep.walkforward` — rolling train/test windows, the stitched equity;
+- :mod:`~backtest.sweep.execute` — the Dask client and the futures loop;
+- :mod:`~backtest.sweep.worker` — what runs on a worker (per-process market cache);
+- :mod:`~backtest.sweep.store` — the output folder, run records and resume;
+- :mod:`~backtest.sweep.driver` — a whole sweep from spec to ranked table;
+- :mod:`~backtest.sweep.outputs`, :mod:`~backtest.sweep.page`, :mod:`~backtest.sweep.reports`
+  — the table files, the sweep page and the best runs' reports.
+
+Example
+-------
+>>> from backtest.sweep import SweepSpec, SweepStore, open_client, run_sweep
+>>> from backtest.sweep.grid import build_axes
+>>> from backtest.plugins import resolve_strategy
+>>> axes = build_axes({"band": ["0.02", "0.03"]}, resolve_strategy("ClusterFade"))
+>>> spec = SweepSpec(base={"strategy": "ClusterFade"}, axes=tuple(axes))
+>>> with SweepStore("sweeps/demo") as store, open_client(workers=2) as client:
+...     outcome = run_sweep(spec, client, store)                    # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS: dict[str, str] = {
+    "Axis": "backtest.sweep.grid",
+    "Backend": "backtest.sweep.backends",
+    "DEFAULT_BACKEND": "backtest.sweep.backends",
+    "RunRecord": "backtest.sweep.store",
+    "SweepOutcome": "backtest.sweep.driver",
+    "SweepSpec": "backtest.sweep.driver",
+    "SweepStore": "backtest.sweep.store",
+    "open_client": "backtest.sweep.execute",
+    "run_sweep": "backtest.sweep.driver",
+    "write_outputs": "backtest.sweep.outputs",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module_name = _EXPORTS.get(name)
+    if module_name is None:
+        raise AttributeError(f"module 'backtest.sweep' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module_name), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

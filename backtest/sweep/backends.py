@@ -1,0 +1,97 @@
+"""The four functions a sweep calls for one backtest, bundled so they travel to the workers.
+
+A :class:`Backend` holds plain module-level functions (they pickle by reference), so the same
+sweep machinery runs the real engine or, in tests, a stand-in:
+
+``prepare(settings) -> dict``
+    On the client: validate one run's settings and return them complete (every RunConfig
+    field), which is what :func:`~backtest.sweep.store.run_key` hashes.
+``run(settings, frame) -> Results``
+    On a worker: the backtest on the market ``frame`` (already cut to the run's dates).
+``metrics(results) -> dict``
+    On a worker: the metrics that fill the sweep's table.
+``report(results, folder) -> None``
+    On the client: write a run's full report into ``folder`` (``--reports-top``).
+"""
+
+from __future__ import annotations
+
+import pickle
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+
+@dataclass(frozen=True)
+class Backend:
+    """The functions behind one sweep (see the module docstring).
+
+    A backend pickles its functions with cloudpickle, so functions written in a script or a
+    notebook (or a module registered with ``cloudpickle.register_pickle_by_value``) travel to
+    the workers by value; functions of installed modules still travel by name.
+    """
+
+    prepare: Callable[[Mapping[str, Any]], dict[str, Any]]
+    run: Callable[[Mapping[str, Any], pd.DataFrame], Any]
+    metrics: Callable[[Any], Mapping[str, Any]]
+    report: Callable[[Any, Path], Any]
+
+    def __reduce__(self) -> tuple[Any, tuple[bytes]]:
+        import cloudpickle
+
+        functions = (self.prepare, self.run, self.metrics, self.report)
+        return _restore_backend, (cloudpickle.dumps(functions),)
+
+
+def _restore_backend(payload: bytes) -> Backend:
+    return Backend(*pickle.loads(payload))
+
+
+def prepare_settings(settings: Mapping[str, Any]) -> dict[str, Any]:
+    """Validate settings through :func:`backtest.runs.prepare` and return every field.
+
+    Raises
+    ------
+    ConfigError, PluginError
+        As :func:`backtest.runs.prepare`.
+    """
+    from backtest.runs import prepare
+
+    config, _ = prepare(settings)
+    return dict(config.to_dict())
+
+
+def run_backtest(settings: Mapping[str, Any], frame: pd.DataFrame) -> Any:
+    """Run the engine on ``frame`` with the settings :func:`prepare_settings` returned."""
+    from backtest.engine import run
+    from backtest.runs import prepare
+
+    config, strategy_class = prepare(settings)
+    return run(config, data=frame, strategy_class=strategy_class, progress=False)
+
+
+def compute_metrics(results: Any) -> dict[str, Any]:
+    """The report's metrics of one run."""
+    from backtest.report import compute_metrics as report_metrics
+
+    return dict(report_metrics(results))
+
+
+def write_report(results: Any, folder: Path) -> None:
+    """Save the results and render the run's report into ``folder``."""
+    from backtest.report import write_report as render
+
+    results.save(folder)
+    render(results, folder)
+
+
+#: The real engine and report.
+DEFAULT_BACKEND = Backend(
+    prepare=prepare_settings,
+    run=run_backtest,
+    metrics=compute_metrics,
+    report=write_report,
+)

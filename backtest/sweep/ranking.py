@@ -1,0 +1,112 @@
+"""Choosing the ranking metric by name and building the ranked results table."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import pandas as pd
+
+from backtest.errors import ConfigError
+
+#: Context columns before the metrics; axis columns come first of all.
+CONTEXT_COLUMNS: tuple[str, ...] = ("phase", "window", "since", "until")
+TRAILING_COLUMNS: tuple[str, ...] = ("error", "seconds", "worker", "key")
+
+
+def resolve_metric(requested: str, names: Iterable[str]) -> str:
+    """Find the metric ``requested`` names among the metrics a run produced.
+
+    Accepts the exact key (``"Sharpe Ratio"``), the key in any case, the key without its unit
+    (``"return"`` for ``"Return [%]"``), or a unique start or part of it (``"sharpe"``).
+
+    Raises
+    ------
+    ConfigError
+        When nothing or more than one metric matches (the message lists the candidates).
+    """
+    numeric = list(dict.fromkeys(names))
+    if requested in numeric:
+        return requested
+    folded = requested.strip().casefold()
+    for matcher in (
+        lambda name: name.casefold() == folded,
+        lambda name: _without_unit(name) == folded,
+        lambda name: name.casefold().startswith(folded),
+        lambda name: folded in name.casefold(),
+    ):
+        found = [name for name in numeric if matcher(name)]
+        if len(found) == 1:
+            return found[0]
+        if len(found) > 1:
+            raise ConfigError(
+                f"--rank-by {requested!r} matches several metrics: "
+                f"{', '.join(repr(name) for name in found)}; write the one you mean"
+            )
+    raise ConfigError(
+        f"--rank-by {requested!r} is not a metric of these runs; numeric metrics: "
+        f"{', '.join(repr(name) for name in numeric) or 'none'}"
+    )
+
+
+def _without_unit(name: str) -> str:
+    """``"Return [%]"`` -> ``"return"``."""
+    return re.sub(r"\s*\[[^\]]*\]\s*$", "", name).casefold()
+
+
+def numeric_metric_names(metrics: Mapping[str, Any]) -> list[str]:
+    """Keys of ``metrics`` whose values are numbers (booleans excluded)."""
+    return [
+        name
+        for name, value in metrics.items()
+        if isinstance(value, int | float) and not isinstance(value, bool)
+    ]
+
+
+def rank_table(
+    rows: Sequence[Mapping[str, Any]],
+    metric: str | None,
+    *,
+    ascending: bool = False,
+    axis_names: Sequence[str] = (),
+) -> pd.DataFrame:
+    """Order rows best first by ``metric`` and number them.
+
+    Complete runs with a finite metric come first (``rank`` 1, 2, ...; ties keep plan order),
+    then complete runs without it, then failed runs (``rank`` empty for both).
+    """
+    frame = pd.DataFrame(list(rows))
+    if frame.empty:
+        return pd.DataFrame(columns=["rank", *axis_names, "status"])
+    order = list(range(len(frame)))
+    if metric is not None and metric in frame.columns:
+        values = pd.to_numeric(frame[metric], errors="coerce")
+        finite = values.notna() & frame["status"].eq("complete")
+        direction = 1.0 if ascending else -1.0
+
+        def sort_key(position: int) -> tuple[int, float, int]:
+            if finite.iloc[position]:
+                return (0, direction * float(values.iloc[position]), position)
+            return (1 if frame["status"].iloc[position] == "complete" else 2, 0.0, position)
+
+        order = sorted(order, key=sort_key)
+        ranked = frame.iloc[order].reset_index(drop=True)
+        ranks = pd.array([None] * len(ranked), dtype="Int64")
+        count = int(finite.sum())
+        ranks[:count] = range(1, count + 1)
+        ranked.insert(0, "rank", ranks)
+    else:
+        ranked = frame.copy()
+        ranked.insert(0, "rank", pd.array([None] * len(ranked), dtype="Int64"))
+    return ranked[_column_order(ranked.columns, axis_names)]
+
+
+def _column_order(columns: Iterable[str], axis_names: Sequence[str]) -> list[str]:
+    present = list(columns)
+    head = ["rank", *[name for name in axis_names if name in present]]
+    head += [name for name in CONTEXT_COLUMNS if name in present and name not in head]
+    head += ["status"] if "status" in present else []
+    tail = [name for name in TRAILING_COLUMNS if name in present and name not in head]
+    middle = [name for name in present if name not in head and name not in tail]
+    return head + middle + tail

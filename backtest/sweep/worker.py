@@ -1,0 +1,201 @@
+"""What runs inside a Dask worker: the per-process market cache and one run of a sweep.
+
+Each worker process keeps the markets it has loaded in :data:`_MARKETS`, keyed by
+``(exchange, symbol, timeframe, data_dir)``: the whole stored history is loaded once, and every
+run slices its own ``since``/``until`` out of it (the same bars, funding placement and
+``attrs`` as :func:`backtest.market.store.load_market` would give for that range).  A worker
+with ``threads_per_worker=1`` runs one task at a time, so a plain dict is enough; a lock keeps
+it correct when a worker has more threads.
+
+:func:`perform` never raises for a failing run: the error becomes one line in the returned
+:class:`~backtest.sweep.store.RunRecord`, so one bad combination cannot stop a sweep.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from backtest.sweep.backends import Backend
+from backtest.sweep.store import COMPLETE, FAILED, RunRecord
+
+MarketKey = tuple[str, str, str, str | None]
+
+_MARKETS: dict[MarketKey, pd.DataFrame] = {}
+_LOADS: Counter[MarketKey] = Counter()
+_LOCK = threading.Lock()
+
+
+@dataclass(frozen=True)
+class RunTask:
+    """One run to do: its complete settings, their key and whether to return the equity.
+
+    ``priority`` orders the runs on the cluster (higher first); it is not part of the run.
+    """
+
+    key: str
+    settings: dict[str, Any]
+    keep_equity: bool = False
+    priority: int = 0
+
+
+def market_key(settings: Mapping[str, Any]) -> MarketKey:
+    """The cache key of the market a run trades."""
+    data_dir = settings.get("data_dir")
+    return (
+        str(settings.get("exchange") or "binanceusdm"),
+        str(settings.get("symbol") or "BTC/USDT:USDT"),
+        str(settings.get("timeframe") or "5m"),
+        None if data_dir is None else str(data_dir),
+    )
+
+
+def full_market(key: MarketKey) -> pd.DataFrame:
+    """The whole stored history of a market, loaded at most once per process."""
+    with _LOCK:
+        frame = _MARKETS.get(key)
+        if frame is None:
+            from backtest.market.store import load_market
+
+            exchange, symbol, timeframe, data_dir = key
+            frame = load_market(symbol, timeframe, exchange=exchange, data_dir=data_dir)
+            _MARKETS[key] = frame
+            _LOADS[key] += 1
+        return frame
+
+
+def market_for(settings: Mapping[str, Any]) -> pd.DataFrame:
+    """The bars of a run: the cached history cut to ``[since, until)``.
+
+    Falls back to :func:`~backtest.market.store.load_market` for the range itself when the
+    cached history holds no bar in it (its error names what is stored and how to download).
+    """
+    from backtest.market.timeframes import parse_time
+
+    key = market_key(settings)
+    frame = full_market(key)
+    since_ms = parse_time(settings.get("since"), "since")
+    until_ms = parse_time(settings.get("until"), "until")
+    if since_ms is None and until_ms is None:
+        return frame
+    bar_ms = epoch_ms(frame.index)
+    start = 0 if since_ms is None else int(np.searchsorted(bar_ms, since_ms, side="left"))
+    stop = bar_ms.size if until_ms is None else int(np.searchsorted(bar_ms, until_ms, "left"))
+    if stop <= start:
+        from backtest.market.store import load_market
+
+        exchange, symbol, timeframe, data_dir = key
+        return load_market(
+            symbol,
+            timeframe,
+            exchange=exchange,
+            since=since_ms,
+            until=until_ms,
+            data_dir=data_dir,
+        )
+    piece = frame.iloc[start:stop]
+    piece.attrs = dict(frame.attrs)
+    piece.attrs["funding_times"] = _funding_times_within(frame, bar_ms, start, stop)
+    return piece
+
+
+def _funding_times_within(
+    frame: pd.DataFrame, bar_ms: np.ndarray, start: int, stop: int
+) -> np.ndarray:
+    """Settlements whose bar (the first at or after them, to the second) lies in the slice."""
+    settlements = np.asarray(frame.attrs.get("funding_times", ()), dtype=np.int64)
+    if settlements.size == 0:
+        return settlements
+    bars = np.searchsorted(bar_ms, settlements - settlements % 1000, side="left")
+    return settlements[(bars >= start) & (bars < stop)]
+
+
+def epoch_ms(index: Any) -> np.ndarray:
+    """UTC epoch milliseconds of a DatetimeIndex, whatever its unit."""
+    return pd.DatetimeIndex(index).as_unit("ms").asi8
+
+
+def load_counts() -> dict[str, int]:
+    """How many times this process loaded each market (for checks and tests)."""
+    return {"|".join(str(part) for part in key): count for key, count in _LOADS.items()}
+
+
+def clear_cache() -> None:
+    """Forget the cached markets (e.g. after the store was updated)."""
+    with _LOCK:
+        _MARKETS.clear()
+        _LOADS.clear()
+
+
+def identity() -> str:
+    """``host:pid`` of this process."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def one_line(error: BaseException) -> str:
+    """An exception as one line: its type and the first line of its message."""
+    text = str(error).strip().splitlines()
+    message = text[0] if text else ""
+    name = type(error).__name__
+    return f"{name}: {message}" if message else name
+
+
+def perform(task: RunTask, backend: Backend) -> RunRecord:
+    """Run one backtest of a sweep and measure it; failures are returned, not raised."""
+    started = time.perf_counter()
+    try:
+        frame = market_for(task.settings)
+        results = backend.run(task.settings, frame)
+        metrics = dict(backend.metrics(results))
+        equity = _equity_of(results) if task.keep_equity else None
+    except Exception as error:  # a failing run is data for the table, not the end of the sweep
+        return RunRecord(
+            key=task.key,
+            status=FAILED,
+            error=one_line(error),
+            seconds=time.perf_counter() - started,
+            worker=identity(),
+            settings=task.settings,
+        )
+    return RunRecord(
+        key=task.key,
+        status=COMPLETE,
+        metrics=metrics,
+        seconds=time.perf_counter() - started,
+        worker=identity(),
+        settings=task.settings,
+        equity=equity,
+    )
+
+
+def full_results(task: RunTask, backend: Backend) -> Any:
+    """Run one backtest and return its complete Results (for the best runs' reports)."""
+    return backend.run(task.settings, market_for(task.settings))
+
+
+def market_span(settings: Mapping[str, Any]) -> tuple[int, int, int]:
+    """``(first bar open, last bar open, bar length)`` in epoch ms of a run's market range."""
+    from backtest.market.timeframes import timeframe_to_ms
+
+    frame = market_for(settings)
+    bar_ms = epoch_ms(frame.index)
+    return int(bar_ms[0]), int(bar_ms[-1]), timeframe_to_ms(market_key(settings)[2])
+
+
+def _equity_of(results: Any) -> dict[str, list[Any]]:
+    equity = getattr(results, "equity", None)
+    if equity is None or len(equity) == 0 or "value" not in equity:
+        return {"time_ms": [], "value": []}
+    return {
+        "time_ms": epoch_ms(equity.index).tolist(),
+        "value": equity["value"].astype("float64").tolist(),
+    }
