@@ -9,9 +9,10 @@ a folder that looks complete.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -109,23 +110,34 @@ def execute_run(
     results = run(config, strategy_class=strategy_class, progress=progress)
     metrics = compute_metrics(results)
     folder = report_folder if report_folder is not None else reports_root / results.meta["run_id"]
-    staging = folder.with_name(f".{folder.name}.partial-{os.getpid()}")
-    if staging.exists():
-        shutil.rmtree(staging)
     try:
-        results.save(staging)
-        if write_html:
-            write_report(results, staging)
-        if folder.exists():
-            shutil.rmtree(folder)
-        staging.rename(folder)
+        with staged_folder(folder) as staging:
+            results.save(staging)
+            if write_html:
+                write_report(results, staging)
     except OSError as error:
-        shutil.rmtree(staging, ignore_errors=True)
         raise ConfigError(
             f"cannot write the run to {folder}: {error.strerror or error}; "
             "pass --report DIR with a writable folder"
         ) from error
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     return RunOutcome(results=results, metrics=metrics, folder=folder)
+
+
+@contextlib.contextmanager
+def staged_folder(folder: Path) -> Iterator[Path]:
+    """Write a folder under a temporary name and rename it into place only on success.
+
+    Yields the temporary folder (created empty).  When the block finishes, an existing
+    ``folder`` is replaced by it; when the block raises, the temporary folder is removed and
+    ``folder`` is left as it was, so a reader never sees a half-written run.
+    """
+    staging = folder.with_name(f".{folder.name}.partial-{os.getpid()}")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    try:
+        yield staging
+        if folder.exists():
+            shutil.rmtree(folder)
+        staging.rename(folder)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)

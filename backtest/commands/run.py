@@ -20,11 +20,11 @@ def register(subparsers: Any) -> None:
         "run",
         help="backtest a strategy (default: the bundled BTC sample)",
         description=(
-            "Backtest a strategy plugin on stored candles with a perpetual-futures broker "
-            "(leverage, margin tiers, funding, liquidation of the strategy's own positions). "
-            "With no arguments: the bundled real BTC/USDT:USDT 5m sample around the "
-            "2025-10-10 crash, the ClusterFade strategy and default broker settings. "
-            "Prints a summary and writes reports/<run-id>/ (report.html, metrics.json, ...)."
+            "Backtest a strategy plugin on stored candles with a perpetual-futures broker\n"
+            "(leverage, margin tiers, funding, liquidation of the strategy's own positions).\n"
+            "With no arguments: the bundled real BTC/USDT:USDT 5m sample around the 2025-10-10\n"
+            "crash, the ClusterFade strategy and default broker settings. Prints a summary and\n"
+            "writes reports/<run-id>/ (report.html, metrics.json, equity.csv, trades.csv)."
         ),
         epilog=(
             "examples:\n"
@@ -35,7 +35,32 @@ def register(subparsers: Any) -> None:
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    market = parser.add_argument_group("market")
+    add_run_arguments(parser)
+
+    output = parser.add_argument_group("output")
+    output.add_argument("--config", help="TOML run file; flags override it")
+    output.add_argument("--report", metavar="DIR", help="write the run here (reports/<run-id>)")
+    output.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
+    verbosity = output.add_mutually_exclusive_group()
+    verbosity.add_argument("-q", "--quiet", action="store_true", help="print only errors")
+    verbosity.add_argument("-v", "--verbose", action="store_true", help="print debug logging")
+    parser.set_defaults(handler=handle)
+
+
+def add_run_arguments(parser: argparse.ArgumentParser, *, swept: bool = False) -> None:
+    """Add the market, strategy and broker options shared by ``run`` and ``sweep``.
+
+    Parameters
+    ----------
+    parser : ArgumentParser
+        The subcommand's parser.
+    swept : bool
+        Word the help for a sweep, where these values are shared by every run unless an axis
+        of the grid varies them.
+    """
+    fixed = "fixed " if swept else ""
+    market_title = "market (shared by every run unless swept)" if swept else "market"
+    market = parser.add_argument_group(market_title)
     market.add_argument("--symbol", help="ccxt unified symbol (default BTC/USDT:USDT)")
     market.add_argument("--exchange", help="ccxt exchange id of the stored data (binanceusdm)")
     market.add_argument("--timeframe", help="candle timeframe, e.g. 5m, 1h (default 5m)")
@@ -55,14 +80,14 @@ def register(subparsers: Any) -> None:
         action="append",
         default=[],
         metavar="NAME=VALUE",
-        help="strategy parameter (repeatable)",
+        help=f"{fixed}strategy parameter (repeatable)",
     )
     strategy.add_argument(
         "--map",
         action="append",
         default=[],
         metavar="NAME=VALUE",
-        help="liquidation-map parameter (repeatable)",
+        help=f"{fixed}liquidation-map parameter (repeatable)",
     )
 
     broker = parser.add_argument_group("broker")
@@ -73,15 +98,6 @@ def register(subparsers: Any) -> None:
         "--fees", metavar="MAKER[,TAKER]", help="fees as fractions, e.g. 0.0002,0.0005"
     )
     broker.add_argument("--no-funding", action="store_true", help="do not charge or pay funding")
-
-    output = parser.add_argument_group("output")
-    output.add_argument("--config", help="TOML run file; flags override it")
-    output.add_argument("--report", metavar="DIR", help="write the run here (reports/<run-id>)")
-    output.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
-    verbosity = output.add_mutually_exclusive_group()
-    verbosity.add_argument("-q", "--quiet", action="store_true", help="print only errors")
-    verbosity.add_argument("-v", "--verbose", action="store_true", help="print debug logging")
-    parser.set_defaults(handler=handle)
 
 
 def _fees(text: str | None) -> dict[str, float]:

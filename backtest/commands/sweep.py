@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from backtest.commands.run import add_run_arguments
 from backtest.errors import ConfigError
 
 DEFAULT_SWEEPS = Path("sweeps")
@@ -74,42 +75,7 @@ def register(subparsers: Any) -> None:
         "package and the data)",
     )
 
-    market = parser.add_argument_group("market (shared by every run unless swept)")
-    market.add_argument("--symbol", help="ccxt unified symbol (default BTC/USDT:USDT)")
-    market.add_argument("--exchange", help="ccxt exchange id of the stored data (binanceusdm)")
-    market.add_argument("--timeframe", help="candle timeframe, e.g. 5m, 1h (default 5m)")
-    market.add_argument("--since", help="first bar, UTC date or time")
-    market.add_argument("--until", help="last bar (exclusive), UTC date or time")
-    market.add_argument("--data-dir", help="data store folder (default ./data, then the sample)")
-
-    strategy = parser.add_argument_group("strategy")
-    strategy.add_argument(
-        "--strategy", help="name from `backtest strategies`, file.py:Class or module:Class"
-    )
-    strategy.add_argument(
-        "-p",
-        "--param",
-        action="append",
-        default=[],
-        metavar="NAME=VALUE",
-        help="fixed strategy parameter (repeatable)",
-    )
-    strategy.add_argument(
-        "--map",
-        action="append",
-        default=[],
-        metavar="NAME=VALUE",
-        help="fixed liquidation-map parameter (repeatable)",
-    )
-
-    broker = parser.add_argument_group("broker")
-    broker.add_argument("--cash", type=float, help="starting wallet balance, quote currency")
-    broker.add_argument("--leverage", type=float, help="leverage of new positions")
-    broker.add_argument("--margin-mode", choices=("isolated", "cross"), help="margin mode")
-    broker.add_argument(
-        "--fees", metavar="MAKER[,TAKER]", help="fees as fractions, e.g. 0.0002,0.0005"
-    )
-    broker.add_argument("--no-funding", action="store_true", help="do not charge or pay funding")
+    add_run_arguments(parser, swept=True)
 
     output = parser.add_argument_group("output")
     output.add_argument("--config", help="TOML run file with an optional [sweep] table")

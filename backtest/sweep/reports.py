@@ -8,11 +8,10 @@ temporary name and renamed into place when complete.
 
 from __future__ import annotations
 
-import os
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from backtest.runs import staged_folder
 from backtest.sweep.driver import TEST, SweepOutcome
 from backtest.sweep.execute import TaskRunner
 from backtest.sweep.worker import RunTask, full_results, one_line
@@ -67,13 +66,5 @@ def write_top_reports(outcome: SweepOutcome, runner: TaskRunner, count: int) -> 
 
 
 def _write_folder(runner: TaskRunner, results: object, folder: Path) -> None:
-    staging = folder.with_name(f".{folder.name}.partial-{os.getpid()}")
-    shutil.rmtree(staging, ignore_errors=True)
-    try:
-        staging.mkdir(parents=True)
+    with staged_folder(folder) as staging:
         runner.backend.report(results, staging)
-        if folder.exists():
-            shutil.rmtree(folder)
-        staging.rename(folder)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
