@@ -6,8 +6,7 @@ The public API is re-exported here and loaded lazily (``import backtest`` stays 
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from backtest._lazy import lazy_exports
 
 __version__ = "0.1.0"
 
@@ -63,15 +62,4 @@ _EXPORTS: dict[str, str] = {
 
 __all__ = ["__version__", *sorted(_EXPORTS)]
 
-
-def __getattr__(name: str) -> Any:
-    module_name = _EXPORTS.get(name)
-    if module_name is None:
-        raise AttributeError(f"module 'backtest' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module_name), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -6,8 +6,7 @@ pandas or the kernels until one of them is used.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from backtest._lazy import lazy_exports
 
 #: Public name -> module that defines it.
 _EXPORTS: dict[str, str] = {
@@ -42,15 +41,4 @@ _EXPORTS: dict[str, str] = {
 
 __all__ = sorted(_EXPORTS)
 
-
-def __getattr__(name: str) -> Any:
-    module_name = _EXPORTS.get(name)
-    if module_name is None:
-        raise AttributeError(f"module 'backtest.engine' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module_name), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -7,8 +7,7 @@ lazily: computing metrics (what every sweep worker does) does not import plotly 
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from backtest._lazy import lazy_exports
 
 _EXPORTS: dict[str, str] = {
     "compute_metrics": "backtest.report.metrics",
@@ -18,11 +17,4 @@ _EXPORTS: dict[str, str] = {
 
 __all__ = sorted(_EXPORTS)
 
-
-def __getattr__(name: str) -> Any:
-    module_name = _EXPORTS.get(name)
-    if module_name is None:
-        raise AttributeError(f"module 'backtest.report' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module_name), name)
-    globals()[name] = value
-    return value
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
