@@ -259,6 +259,29 @@ def _resolve_qualified(spec: str) -> type[Strategy]:
 # -- parameters ---------------------------------------------------------------------------
 
 
+def coerce_values(
+    owner: str, defaults: Mapping[str, Any], raw: Mapping[str, Any]
+) -> dict[str, Any]:
+    """Convert ``raw`` values to the types of ``defaults`` (see :func:`coerce_parameters`).
+
+    Raises
+    ------
+    ConfigError
+        For an unknown name (with "did you mean") or a value of the wrong type.
+    """
+    converted: dict[str, Any] = {}
+    for name, value in raw.items():
+        if name not in defaults:
+            close = difflib.get_close_matches(name, list(defaults), n=3, cutoff=0.5)
+            hint = f"did you mean {', '.join(close)}? " if close else ""
+            raise ConfigError(
+                f"{owner} has no parameter {name!r}: {hint}"
+                f"parameters: {', '.join(defaults) or 'none'}"
+            )
+        converted[name] = _convert(owner, name, value, defaults[name])
+    return converted
+
+
 def coerce_parameters(cls: type[Strategy], raw: Mapping[str, Any]) -> dict[str, Any]:
     """Validate and convert parameter values for ``cls``.
 
@@ -270,18 +293,7 @@ def coerce_parameters(cls: type[Strategy], raw: Mapping[str, Any]) -> dict[str, 
     ConfigError
         For an unknown name (with "did you mean") or a value of the wrong type.
     """
-    defaults = strategy_parameters(cls)
-    converted: dict[str, Any] = {}
-    for name, value in raw.items():
-        if name not in defaults:
-            close = difflib.get_close_matches(name, list(defaults), n=3, cutoff=0.5)
-            hint = f"did you mean {', '.join(close)}? " if close else ""
-            raise ConfigError(
-                f"{cls.__name__} has no parameter {name!r}: {hint}"
-                f"parameters: {', '.join(defaults) or 'none'}"
-            )
-        converted[name] = _convert(cls.__name__, name, value, defaults[name])
-    return converted
+    return coerce_values(cls.__name__, strategy_parameters(cls), raw)
 
 
 _TRUE = {"true", "yes", "on", "1"}

@@ -10,6 +10,7 @@ a folder that looks complete.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import shutil
 from collections.abc import Iterator, Mapping
@@ -69,11 +70,37 @@ def prepare(settings: Mapping[str, Any]) -> tuple[Any, type[Strategy]]:
     strategy_class = resolve_strategy(str(strategy_spec))
     values["strategy"] = strategy_spec
     values["params"] = coerce_parameters(strategy_class, values.get("params") or {})
+    values["map_params"] = check_map_parameters(values.get("map_params") or {})
     try:
         config = RunConfig.from_dict(values)
     except TypeError as error:  # an unexpected key reached the dataclass
         raise ConfigError(f"invalid run settings: {error}") from error
     return config, strategy_class
+
+
+def check_map_parameters(raw: Mapping[str, Any]) -> dict[str, Any]:
+    """Convert ``--map``/``[map]`` values to MapParams' field types and validate them.
+
+    Raises
+    ------
+    ConfigError
+        For an unknown name (with "did you mean"), a wrongly typed or an invalid value.
+    """
+    from backtest.liquidation.heatmap import MapParams
+    from backtest.plugins import coerce_values
+
+    defaults = {
+        item.name: getattr(MapParams(), item.name) for item in dataclasses.fields(MapParams)
+    }
+    defaults.pop("cascade")  # a table of CascadeParams fields, checked when the map is built
+    cascade = raw.get("cascade")
+    converted = coerce_values(
+        "MapParams", defaults, {k: v for k, v in raw.items() if k != "cascade"}
+    )
+    MapParams.from_dict(converted)  # value checks (ranges, weights summing to 1, ...)
+    if cascade is not None:
+        converted["cascade"] = cascade
+    return converted
 
 
 def execute_run(

@@ -421,8 +421,23 @@ class MapParams:
 
     @classmethod
     def from_dict(cls, values: Mapping[str, Any] | None) -> MapParams:
-        """Build from a mapping (e.g. a TOML table), with "did you mean" for unknown names."""
-        return cls(**dict(values or {}))
+        """Build from a mapping (a TOML table, ``--map`` flags, indicator keywords).
+
+        Raises
+        ------
+        ConfigError
+            For an unknown name (with "did you mean") or a bad value, in one line.
+        """
+        values = dict(values or {})
+        known = [item.name for item in fields(cls)]
+        for name in values:
+            if name not in known:
+                close = difflib.get_close_matches(name, known, n=1)
+                hint = f"did you mean {close[0]!r}? " if close else ""
+                raise ConfigError(
+                    f"MapParams has no parameter {name!r}; {hint}known: {', '.join(known)}"
+                )
+        return cls(**values)
 
     def to_dict(self) -> dict[str, Any]:
         """The fields as plain Python values (tuples as lists, cascade as a dict)."""
@@ -435,28 +450,6 @@ class MapParams:
                 value = {part.name: getattr(value, part.name) for part in fields(value)}
             result[item.name] = value
         return result
-
-
-_dataclass_init = MapParams.__init__
-
-
-def _checked_init(self: MapParams, *args: Any, **kwargs: Any) -> None:
-    """MapParams' constructor: unknown names end in one ConfigError with a suggestion."""
-    known = [item.name for item in fields(MapParams)]
-    for name in kwargs:
-        if name not in known:
-            close = difflib.get_close_matches(name, known, n=1)
-            hint = f"did you mean {close[0]!r}? " if close else ""
-            raise ConfigError(
-                f"MapParams has no parameter {name!r}; {hint}known: {', '.join(known)}"
-            )
-    if len(args) > len(known):
-        raise ConfigError(f"MapParams takes at most {len(known)} positional values")
-    _dataclass_init(self, *args, **kwargs)
-
-
-_checked_init.__doc__ = _dataclass_init.__doc__
-MapParams.__init__ = _checked_init  # type: ignore[method-assign]
 
 
 @dataclass(frozen=True)

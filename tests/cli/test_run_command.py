@@ -175,3 +175,36 @@ def test_strategy_error_names_strategy_bar_and_cause_and_writes_nothing(
     assert "Explodes" in line and "ZeroDivisionError" in line and "my bug" in line
     assert "2025-10-09" in line
     assert not (tmp_path / "reports").exists() or not any((tmp_path / "reports").iterdir())
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["--map", "bnad=0.03"], "MapParams has no parameter 'bnad': did you mean band"),
+        (["--map", "half_life_hours=abc"], "'half_life_hours' expects float"),
+        (["--map", "bucket_width=-1"], "bucket_width"),
+    ],
+)
+def test_bad_map_parameters_are_caught_before_the_run(
+    tmp_path, capsys, monkeypatch, args, expected
+):
+    monkeypatch.chdir(tmp_path)
+    line = one_line_error(*run_cli(capsys, *args))
+    assert expected in line
+    assert "failed at bar" not in line
+
+
+def test_map_parameters_from_flags_reach_the_run_typed(tmp_path, capsys):
+    code, _, err = run_cli(
+        capsys,
+        *SHORT,
+        "--strategy",
+        "SmaCross",
+        "--map",
+        "half_life_hours=24",
+        "-q",
+        "--report",
+        str(tmp_path / "r"),
+    )
+    assert code == 0, err
+    assert Results.load(tmp_path / "r").config["map_params"] == {"half_life_hours": 24.0}

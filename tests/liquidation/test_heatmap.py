@@ -104,7 +104,7 @@ def test_bad_params_end_in_one_clear_error(changes, message):
 
 def test_unknown_parameter_name_suggests_the_right_one():
     with pytest.raises(ConfigError, match="did you mean 'half_life_hours'"):
-        MapParams(half_life_hour=24)
+        MapParams.from_dict({"half_life_hour": 24})
 
 
 def test_venue_without_its_rate_says_which_field_to_set():
