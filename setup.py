@@ -44,6 +44,20 @@ extensions = [
     for source in sorted((HERE / "ext").glob("*.pyx"))
 ]
 
+
+def _bundled_data() -> list[tuple[str, list[str]]]:
+    """The sample and tier snapshots, for regular (non-editable) installs: see backtest/_paths."""
+    groups: dict[str, list[str]] = {}
+    bundled = [*(HERE / "data" / "sample").rglob("*"), *(HERE / "data" / "tiers").rglob("*")]
+    for path in sorted(bundled):
+        if path.is_file() and path.suffix in {".parquet", ".json", ".md"}:
+            folder = path.parent.relative_to(HERE)
+            groups.setdefault(f"share/backtest-liquidation/{folder}", []).append(
+                str(path.relative_to(HERE))
+            )
+    return sorted(groups.items())
+
+
 setup(
     name="backtest-liquidation",
     version="0.1.0",
@@ -58,6 +72,7 @@ setup(
     package_data={
         "backtest": ["py.typed", "report/templates/*", "liquidation/*.pyi"],
     },
+    data_files=_bundled_data(),
     ext_modules=cythonize(
         extensions,
         compiler_directives=COMPILER_DIRECTIVES,

@@ -31,6 +31,7 @@ _TABLES: tuple[str, ...] = (
     "near_misses",
     "market",
     "clusters",
+    "heatmap",
 )
 
 
@@ -72,6 +73,13 @@ class Results:
     clusters : DataFrame
         The liquidation map's per-bar outputs (column names as the map reports them); may be
         empty when the run used no map.
+    heatmap : DataFrame
+        The liquidation map's density, coarsely re-bucketed, at regularly spaced snapshot bars
+        (at most about 300), in long format: one row per snapshot and price bin with ``time``
+        (open time of the snapshot bar, UTC; the density is as of that bar's close), ``price``
+        (bin centre, quote currency; about 120 equal-width bins over 0.85 x the lowest low to
+        1.15 x the highest high), ``long_notional`` and ``short_notional`` (quote currency
+        whose liquidation price lies in the bin).  Empty for folders saved before it existed.
     """
 
     config: dict[str, Any] = field(default_factory=dict)
@@ -84,6 +92,7 @@ class Results:
     near_misses: pd.DataFrame = field(default_factory=pd.DataFrame)
     market: pd.DataFrame = field(default_factory=pd.DataFrame)
     clusters: pd.DataFrame = field(default_factory=pd.DataFrame)
+    heatmap: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     @property
     def complete(self) -> bool:

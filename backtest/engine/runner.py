@@ -34,6 +34,13 @@ MARKET_COLUMNS: tuple[str, ...] = ("open", "high", "low", "close", "volume")
 _REQUIRED_COLUMNS: tuple[str, ...] = ("open", "high", "low", "close")
 _BACKTRADER_DIR = str(Path(bt.__file__).resolve().parent)
 _ENGINE_DIR = str(Path(__file__).resolve().parent)
+#: Density snapshots kept in ``Results.heatmap`` at most, and its price bins.
+HEATMAP_SNAPSHOTS = 300
+HEATMAP_BINS = 120
+#: The heatmap's price grid spans the frame's lowest low and highest high widened by these.
+HEATMAP_LOW_FACTOR, HEATMAP_HIGH_FACTOR = 0.85, 1.15
+#: Columns of ``Results.heatmap``.
+HEATMAP_COLUMNS: tuple[str, ...] = ("time", "price", "long_notional", "short_notional")
 
 
 class PerpCerebro(bt.Cerebro):
@@ -303,7 +310,9 @@ def run(
         _attach(error, _partial(config, meta, frame, strategy))
         raise
     meta["finished"] = _iso(dt.datetime.now(dt.UTC))
-    return _collect(config, meta, frame, strategies[0])
+    strategy = strategies[0]
+    heatmap = heatmap_table(frame, _map_params(config, strategy))
+    return _collect(config, meta, frame, strategy, heatmap=heatmap)
 
 
 def _partial(
@@ -355,8 +364,96 @@ def _current_bar_time(cerebro: PerpCerebro) -> str:
     return str(date_numbers_to_index(np.array([number]))[0].isoformat())
 
 
+def _map_params(config: RunConfig, strategy: Any) -> dict[str, Any]:
+    """The run's map parameters with the strategy's overrides, as its indicator got them.
+
+    The cascade is left out: it only feeds the per-bar ``cascade_risk`` line, not the density.
+    """
+    map_params = dict(config.map_params or {})
+    overrides = getattr(strategy, "map_overrides", None)
+    if callable(overrides):
+        map_params.update(overrides())
+    map_params.pop("cascade", None)
+    return map_params
+
+
+def heatmap_table(
+    frame: pd.DataFrame,
+    map_params: dict[str, Any] | None = None,
+    *,
+    max_snapshots: int = HEATMAP_SNAPSHOTS,
+    bins: int = HEATMAP_BINS,
+) -> pd.DataFrame:
+    """The liquidation map's density at regular snapshot bars, on one price grid.
+
+    The map (:class:`~backtest.liquidation.heatmap.LiquidationMap` with ``map_params``) runs
+    over the whole frame, copying its density every ``k`` bars (``k`` chosen so that there are
+    at most ``max_snapshots`` copies).  Each copy is re-bucketed by overlap
+    (:func:`backtest.liquidation.picture.rebucket`) onto ``bins`` equal-width bins spanning
+    ``[0.85 x lowest low, 1.15 x highest high]``; notional outside that span is dropped.
+
+    Parameters
+    ----------
+    frame : DataFrame
+        The run's candles (UTC DatetimeIndex).
+    map_params : dict, optional
+        :class:`~backtest.liquidation.heatmap.MapParams` fields.
+    max_snapshots : int
+        Snapshot bars kept at most.
+    bins : int
+        Price bins of the grid.
+
+    Returns
+    -------
+    DataFrame
+        Long format, one row per snapshot and bin: ``time`` (open time of the snapshot bar,
+        UTC; the density is as of its close), ``price`` (bin centre), ``long_notional`` and
+        ``short_notional`` (quote currency).  Empty when the map cannot run on the frame.
+    """
+    from backtest.liquidation.heatmap import LiquidationMap, MapParams
+    from backtest.liquidation.picture import rebucket
+
+    empty = pd.DataFrame({name: [] for name in HEATMAP_COLUMNS})
+    length = len(frame)
+    if length == 0 or not isinstance(frame.index, pd.DatetimeIndex):
+        return empty
+    low = float(frame["low"].min()) * HEATMAP_LOW_FACTOR
+    high = float(frame["high"].max()) * HEATMAP_HIGH_FACTOR
+    if not (np.isfinite(low) and np.isfinite(high) and high > low > 0):
+        return empty
+    every = max(1, -(-length // max_snapshots))
+    try:
+        result = LiquidationMap(MapParams.from_dict(map_params)).run(frame, snapshot_every=every)
+    except (ConfigError, DataError):
+        return empty
+    snapshots = [item for item in result.snapshots if item.time is not None]
+    if not snapshots:
+        return empty
+    edges = np.linspace(low, high, bins + 1)
+    centres = 0.5 * (edges[:-1] + edges[1:])
+    longs = np.empty((len(snapshots), bins))
+    shorts = np.empty((len(snapshots), bins))
+    for row, snapshot in enumerate(snapshots):
+        longs[row], shorts[row] = rebucket(snapshot, edges)
+    times = pd.DatetimeIndex([item.time for item in snapshots])
+    times = times.tz_localize("UTC") if times.tz is None else times.tz_convert("UTC")
+    return pd.DataFrame(
+        {
+            "time": np.repeat(times, bins),
+            "price": np.tile(centres, len(snapshots)),
+            "long_notional": np.maximum(longs.ravel(), 0.0),
+            "short_notional": np.maximum(shorts.ravel(), 0.0),
+        }
+    )
+
+
 def _collect(
-    config: RunConfig, meta: dict[str, Any], frame: pd.DataFrame, strategy: Any
+    config: RunConfig,
+    meta: dict[str, Any],
+    frame: pd.DataFrame,
+    strategy: Any,
+    *,
+    heatmap: pd.DataFrame | None = None,
 ) -> Results:
     """Build Results from the strategy's analyzers (partial tables after a failure)."""
     tables: dict[str, pd.DataFrame] = {}
@@ -376,6 +473,7 @@ def _collect(
         meta=meta,
         market=market,
         clusters=_clusters_frame(strategy),
+        heatmap=heatmap if heatmap is not None else pd.DataFrame(),
         **tables,
     )
 

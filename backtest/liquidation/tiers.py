@@ -32,10 +32,11 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from backtest._paths import bundled_data_dir
 from backtest.errors import ConfigError, DataError
 
 #: Folder of the bundled snapshots (``data/tiers`` in the project).
-DEFAULT_TIERS_DIR = Path(__file__).resolve().parents[2] / "data" / "tiers"
+DEFAULT_TIERS_DIR = bundled_data_dir() / "tiers"
 #: Environment variable that points :func:`load_tiers` at another snapshot folder.
 TIERS_DIR_ENV = "BACKTEST_TIERS_DIR"
 #: Snapshot file names: ``<exchange>-<YYYY-MM-DD>.json``.

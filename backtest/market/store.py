@@ -32,6 +32,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from backtest._paths import bundled_data_dir
 from backtest.errors import ConfigError, DataError
 from backtest.market.timeframes import (
     format_date_argument,
@@ -70,7 +71,7 @@ _META_PREFIX = "backtest."
 TIMESTAMP = "timestamp_ms"
 
 #: The bundled real sample, searched after the user's store.
-SAMPLE_DIR = Path(__file__).resolve().parents[2] / "data" / "sample"
+SAMPLE_DIR = bundled_data_dir() / "sample"
 
 
 # --------------------------------------------------------------------------------------------

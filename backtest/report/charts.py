@@ -36,6 +36,17 @@ HEAT_SCALE = [
     [0.7, "rgba(255, 111, 0, 0.7)"],
     [1.0, "rgba(183, 28, 28, 0.85)"],
 ]
+#: Colours of the density heatmap: empty is transparent, dense is deep blue (apart from the
+#: green and red candles drawn over it).
+DENSITY_SCALE = [
+    [0.0, "rgba(222, 235, 247, 0.0)"],
+    [0.2, "rgba(198, 219, 239, 0.3)"],
+    [0.45, "rgba(107, 174, 214, 0.45)"],
+    [0.75, "rgba(33, 113, 181, 0.6)"],
+    [1.0, "rgba(8, 48, 107, 0.75)"],
+]
+#: The density's colour scale saturates at this quantile of the non-empty cells.
+DENSITY_SATURATION = 0.995
 
 
 def plot_times(values: Any) -> np.ndarray:
@@ -122,6 +133,67 @@ def cluster_heatmap(
     return plot_times(index[::bucket]), centres, grid.astype(np.float32)
 
 
+def density_heatmap(
+    heatmap: pd.DataFrame, index: pd.DatetimeIndex
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, float] | None:
+    """:func:`density_grid` with the column edges as plot strings (for plotly)."""
+    grid = density_grid(heatmap, index)
+    if grid is None:
+        return None
+    edges, centres, values, width = grid
+    return plot_times(edges), centres, values, width
+
+
+def density_grid(
+    heatmap: pd.DataFrame, index: pd.DatetimeIndex
+) -> tuple[pd.DatetimeIndex, np.ndarray, np.ndarray, float] | None:
+    """Pivot ``Results.heatmap`` into a time x price grid of long + short notional.
+
+    A snapshot taken at the bar opening at ``t`` is the density after that bar closed, so its
+    column starts at ``t + bar`` and lasts until the next snapshot's column (the last one until
+    the end of the candles): every candle sits on the density known when it opened.
+
+    Parameters
+    ----------
+    heatmap : DataFrame
+        ``time``, ``price``, ``long_notional``, ``short_notional`` (long format).
+    index : DatetimeIndex
+        The candles' open times (for the bar length and the end of the last column).
+
+    Returns
+    -------
+    (x, y, z, bin_width) or None
+        Column edges (one more than columns), bin centres, the grid in millions of quote
+        currency (rows = prices, NaN where empty) and the bin width; None without density.
+    """
+    needed = {"time", "price", "long_notional", "short_notional"}
+    if heatmap.empty or not needed <= set(heatmap.columns) or len(index) < 2:
+        return None
+    total = heatmap["long_notional"].to_numpy(dtype=np.float64) + heatmap[
+        "short_notional"
+    ].to_numpy(dtype=np.float64)
+    grid = pd.DataFrame(
+        {"time": pd.to_datetime(heatmap["time"], utc=True), "price": heatmap["price"], "z": total}
+    ).pivot_table(index="price", columns="time", values="z", aggfunc="sum")
+    if grid.empty or grid.shape[0] < 2:
+        return None
+    times = pd.DatetimeIndex(grid.columns)
+    opens = pd.DatetimeIndex(pd.to_datetime(index, utc=True))
+    bar = pd.Timedelta((opens[1:] - opens[:-1]).median())
+    starts = times + bar
+    step = starts[-1] - starts[-2] if len(starts) >= 2 else bar
+    end = opens[-1] + bar
+    last = end if end > starts[-1] else starts[-1] + step
+    edges = starts.append(pd.DatetimeIndex([last]))
+    values = grid.to_numpy(dtype=np.float64) / 1e6
+    values[~(values > 0)] = np.nan
+    if not np.isfinite(values).any():
+        return None
+    centres = grid.index.to_numpy(dtype=np.float64)
+    width = float(np.median(np.diff(centres)))
+    return edges, centres, values.astype(np.float32), width
+
+
 def price_range(market: pd.DataFrame, clusters: pd.DataFrame) -> tuple[float, float]:
     """Return the price span to draw: the candles' range widened to nearby cluster prices."""
     low = float(market["low"].min())
@@ -148,14 +220,62 @@ def _trade_markers(trades: pd.DataFrame) -> pd.DataFrame:
     return trades.loc[trades.index.isin(largest)]
 
 
-def _add_price(figure: go.Figure, results: Any, currency: str, notes: list[str]) -> None:
-    market: pd.DataFrame = results.market
-    if market.empty or not {"open", "high", "low", "close"} <= set(market.columns):
-        notes.append("No candles were saved with this run: the price panel is empty.")
-        return
-    clusters: pd.DataFrame = results.clusters
-    low, high = price_range(market, clusters)
-    heat = cluster_heatmap(clusters, market.index, low, high)
+def _add_density(
+    figure: go.Figure,
+    density: tuple[np.ndarray, np.ndarray, np.ndarray, float],
+    currency: str,
+    notes: list[str],
+) -> None:
+    """Draw the stored density snapshots behind the candles."""
+    x, y, z, width = density
+    finite = z[np.isfinite(z)]
+    top = float(np.quantile(finite, DENSITY_SATURATION)) if finite.size else 1.0
+    unit = f"M {escape(currency)}"
+    figure.add_trace(
+        go.Heatmap(
+            x=x,
+            y=y,
+            z=z,
+            zmin=0.0,
+            zmax=top if top > 0 else None,
+            colorscale=DENSITY_SCALE,
+            zsmooth=False,
+            name="Liquidation density",
+            hovertemplate=(
+                f"from %{{x}}<br>price %{{y:,.0f}}<br>density %{{z:,.2f}} {unit}<extra>map</extra>"
+            ),
+            colorbar={
+                "title": {"text": f"liquidation<br>density<br>[{unit}<br>per bin]"},
+                "len": 0.3,
+                "y": 1.0,
+                "yanchor": "top",
+                "thickness": 12,
+            },
+            showlegend=True,
+        ),
+        row=1,
+        col=1,
+    )
+    notes.append(
+        f"Heatmap: the liquidation map's estimated density (long + short notional whose "
+        f"liquidation price lies in each {width:,.0f}-wide price bin) at {len(x) - 1:,} "
+        "regularly spaced snapshot bars, each drawn from the close of its bar until the next "
+        "snapshot, so a candle sits on the density known when it opened. Colours saturate at "
+        "the 99.5th percentile."
+    )
+
+
+def _add_cluster_heatmap(
+    figure: go.Figure,
+    clusters: pd.DataFrame,
+    index: pd.DatetimeIndex,
+    low: float,
+    high: float,
+    currency: str,
+    notes: list[str],
+) -> None:
+    """Draw each bar's nearest clusters (runs saved without density snapshots)."""
+    heat = cluster_heatmap(clusters, index, low, high)
     if heat is not None:
         x, y, z = heat
         figure.add_trace(
@@ -184,13 +304,27 @@ def _add_price(figure: go.Figure, results: Any, currency: str, notes: list[str])
         )
         notes.append(
             "Heatmap: the liquidation map's nearest long and short cluster of each bar (price and "
-            "notional), binned by time and price. Full density snapshots are not stored with a "
-            "run, so clusters beyond the nearest ones are not drawn."
+            "notional), binned by time and price. This run was saved without density snapshots, "
+            "so clusters beyond the nearest ones are not drawn; re-run it to see the full map."
         )
     elif not clusters.empty:
         notes.append("The map's outputs hold no cluster prices: no heatmap is drawn.")
     else:
         notes.append("This run used no liquidation map: no heatmap is drawn.")
+
+
+def _add_price(figure: go.Figure, results: Any, currency: str, notes: list[str]) -> None:
+    market: pd.DataFrame = results.market
+    if market.empty or not {"open", "high", "low", "close"} <= set(market.columns):
+        notes.append("No candles were saved with this run: the price panel is empty.")
+        return
+    clusters: pd.DataFrame = results.clusters
+    low, high = price_range(market, clusters)
+    density = density_heatmap(getattr(results, "heatmap", pd.DataFrame()), market.index)
+    if density is not None:
+        _add_density(figure, density, currency, notes)
+    else:
+        _add_cluster_heatmap(figure, clusters, market.index, low, high, currency, notes)
 
     candles, factor = merge_candles(market)
     if factor > 1:

@@ -14,11 +14,13 @@ from matplotlib.ticker import FuncFormatter
 
 from backtest.report.charts import (
     BENCHMARK,
+    DENSITY_SATURATION,
     DOWN,
     EQUITY,
     LIQUIDATION,
     LIQUIDATION_LINE,
     UP,
+    density_grid,
     liquidation_line,
     price_range,
 )
@@ -55,12 +57,37 @@ def write_png(results: Any, metrics: dict[str, Any], target: str | os.PathLike[s
     )
     market: pd.DataFrame = results.market
     equity: pd.DataFrame = results.equity
+    currency = next(
+        (key[key.rfind("[") + 1 : -1] for key in metrics if key.startswith("Net PnL [")), ""
+    )
     if not market.empty and "close" in market.columns:
         close = thin_series(market["close"].astype(np.float64))
         price_axes.plot(
             close.index, close.to_numpy(), color="#37474f", linewidth=0.8, label="close"
         )
         clusters: pd.DataFrame = results.clusters
+        density = density_grid(getattr(results, "heatmap", pd.DataFrame()), market.index)
+        if density is not None:
+            edges, centres, values, _ = density
+            finite = values[np.isfinite(values)]
+            top = float(np.quantile(finite, DENSITY_SATURATION)) if finite.size else 1.0
+            step = centres[1] - centres[0]
+            price_edges = np.concatenate([centres - step / 2, [centres[-1] + step / 2]])
+            mesh = price_axes.pcolormesh(
+                edges.to_pydatetime(),
+                price_edges,
+                np.ma.masked_invalid(values),
+                cmap="Blues",
+                vmin=0.0,
+                vmax=top if top > 0 else None,
+                alpha=0.75,
+                shading="flat",
+                zorder=0,
+            )
+            figure.colorbar(mesh, ax=price_axes, pad=0.01, fraction=0.03).set_label(
+                f"liquidation density [M {_plain(currency)} per bin]"
+            )
+            clusters = pd.DataFrame()  # the density shows the clusters
         for column, color, label in (
             ("long_cluster_price", DOWN, "long-liquidation cluster"),
             ("short_cluster_price", UP, "short-liquidation cluster"),
@@ -159,9 +186,6 @@ def write_png(results: Any, metrics: dict[str, Any], target: str | os.PathLike[s
             drawdown.index, drawdown.to_numpy(), 0, color=DOWN, alpha=0.3, linewidth=0
         )
         drawdown_axes.plot(drawdown.index, drawdown.to_numpy(), color=DOWN, linewidth=0.8)
-    currency = next(
-        (key[key.rfind("[") + 1 : -1] for key in metrics if key.startswith("Net PnL [")), ""
-    )
     equity_axes.yaxis.set_major_formatter(thousands)
     equity_axes.set_ylabel(f"equity [{_plain(currency)}]")
     equity_axes.grid(alpha=0.25)

@@ -141,7 +141,7 @@ def test_main_chart_draws_prices_trades_liquidations_and_clusters(report, sample
     for name in ("Equity", "Buy & hold", "Drawdown", "Funding PnL", "Fees", "Trading PnL"):
         assert name in traces, name
     assert "Effective leverage" in traces and "Margin use" in traces
-    assert "density snapshots are not stored" in text
+    assert "saved without density snapshots" in text
 
 
 def test_user_text_is_escaped_everywhere(simulate_run, market, tmp_path):
