@@ -15,27 +15,6 @@ import numpy as np
 include "_cascade_core.pxi"
 
 
-cdef CascadeModel _model_from(tuple model_params) except *:
-    cdef CascadeModel model
-    if len(model_params) != 7:
-        raise ValueError(
-            "model_params must be (model, impact_coefficient, depth_ratio, depth_stress, "
-            f"depth_floor, tolerance, max_steps), got {len(model_params)} values"
-        )
-    model.model = int(model_params[0])
-    model.impact_coefficient = float(model_params[1])
-    model.depth_ratio = float(model_params[2])
-    model.depth_stress = float(model_params[3])
-    model.depth_floor = float(model_params[4])
-    model.tolerance = float(model_params[5])
-    model.max_steps = int(model_params[6])
-    if model.model != CASCADE_MODEL_SQRT and model.model != CASCADE_MODEL_DEPTH:
-        raise ValueError(f"model must be 0 (sqrt) or 1 (depth), got {model.model}")
-    if model.max_steps < 1:
-        raise ValueError(f"max_steps must be at least 1, got {model.max_steps}")
-    return model
-
-
 def simulate(const double[::1] long_notional, const double[::1] short_notional,
              double log_price_min, double log_step, double price, double shock_fraction,
              double daily_volatility, double daily_notional, tuple model_params):
@@ -48,7 +27,7 @@ def simulate(const double[::1] long_notional, const double[::1] short_notional,
         (converged), 1 (max steps), 2 (grid edge), 3 (depth floor) or 4 (invalid input, the
         floats are NaN).
     """
-    cdef CascadeModel model = _model_from(model_params)
+    cdef CascadeModel model = cascade_model_from(model_params, "model_params")
     cdef CascadeOutcome outcome
     cdef Py_ssize_t n = long_notional.shape[0]
     if short_notional.shape[0] != n:
@@ -94,7 +73,7 @@ def cascade_grid(const double[:, ::1] long_notional, const double[:, ::1] short_
         ``(end_price, liquidated_notional, amplification, steps, stop)``, each of shape
         ``(snapshots, shocks)``; float64 for the first three, int64 and int8 after.
     """
-    cdef CascadeModel model = _model_from(model_params)
+    cdef CascadeModel model = cascade_model_from(model_params, "model_params")
     cdef Py_ssize_t rows = _check_grid(long_notional, short_notional, log_price_min, log_step,
                                        price, daily_volatility, daily_notional)
     cdef Py_ssize_t n = long_notional.shape[1]
@@ -136,7 +115,7 @@ def standard_risk(const double[:, ::1] long_notional, const double[:, ::1] short
 
     ``shock_fraction`` is the positive size of the standard shock (0.02 for 2 %).
     """
-    cdef CascadeModel model = _model_from(model_params)
+    cdef CascadeModel model = cascade_model_from(model_params, "model_params")
     cdef Py_ssize_t rows = _check_grid(long_notional, short_notional, log_price_min, log_step,
                                        price, daily_volatility, daily_notional)
     cdef Py_ssize_t n = long_notional.shape[1]

@@ -285,3 +285,28 @@ cdef inline double cascade_state_daily_notional(const CascadeMarketState* state,
     if not state.has_variance:
         return NAN
     return state.notional * bars_per_day
+
+
+cdef CascadeModel cascade_model_from(tuple model_params, str argument) except *:
+    """Unpack and check the ``model_params`` tuple (``CascadeParams.kernel_args()``).
+
+    Python-level (raises ``ValueError``); ``argument`` names the caller's argument in messages.
+    """
+    cdef CascadeModel model
+    if len(model_params) != 7:
+        raise ValueError(
+            f"{argument} must be (model, impact_coefficient, depth_ratio, depth_stress, "
+            f"depth_floor, tolerance, max_steps), got {len(model_params)} values"
+        )
+    model.model = int(model_params[0])
+    model.impact_coefficient = float(model_params[1])
+    model.depth_ratio = float(model_params[2])
+    model.depth_stress = float(model_params[3])
+    model.depth_floor = float(model_params[4])
+    model.tolerance = float(model_params[5])
+    model.max_steps = int(model_params[6])
+    if model.model != CASCADE_MODEL_SQRT and model.model != CASCADE_MODEL_DEPTH:
+        raise ValueError(f"cascade model must be 0 (sqrt) or 1 (depth), got {model.model}")
+    if model.max_steps < 1:
+        raise ValueError(f"max_steps must be at least 1, got {model.max_steps}")
+    return model

@@ -1151,7 +1151,7 @@ cdef class MapKernel:
         self.st.cascade_shock = cascade_shock
         self.st.cascade_alpha = cascade_alpha
         self.st.bars_per_day = bars_per_day
-        self.st.cascade_model = _cascade_model(cascade_model)
+        self.st.cascade_model = cascade_model_from(cascade_model, "cascade_model")
         state_reset(&self.st)
 
     def reset(self):
@@ -1234,27 +1234,6 @@ cdef class MapKernel:
                         optional_value(oi_pointer, i))
                 for j in range(N_LINES):
                     targets[j][i] = self.st.last[j]
-
-
-cdef CascadeModel _cascade_model(tuple model_params) except *:
-    cdef CascadeModel model
-    if len(model_params) != 7:
-        raise ValueError(
-            "cascade_model must be (model, impact_coefficient, depth_ratio, depth_stress, "
-            f"depth_floor, tolerance, max_steps), got {len(model_params)} values"
-        )
-    model.model = int(model_params[0])
-    model.impact_coefficient = float(model_params[1])
-    model.depth_ratio = float(model_params[2])
-    model.depth_stress = float(model_params[3])
-    model.depth_floor = float(model_params[4])
-    model.tolerance = float(model_params[5])
-    model.max_steps = int(model_params[6])
-    if model.model != CASCADE_MODEL_SQRT and model.model != CASCADE_MODEL_DEPTH:
-        raise ValueError(f"cascade model must be 0 (sqrt) or 1 (depth), got {model.model}")
-    if model.max_steps < 1:
-        raise ValueError(f"cascade max_steps must be at least 1, got {model.max_steps}")
-    return model
 
 
 set_simd(2)
