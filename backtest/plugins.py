@@ -278,7 +278,7 @@ def coerce_values(
                 f"{owner} has no parameter {name!r}: {hint}"
                 f"parameters: {', '.join(defaults) or 'none'}"
             )
-        converted[name] = _convert(owner, name, value, defaults[name])
+        converted[name] = convert_value(f"{owner} parameter {name!r}", value, defaults[name])
     return converted
 
 
@@ -300,9 +300,26 @@ _TRUE = {"true", "yes", "on", "1"}
 _FALSE = {"false", "no", "off", "0"}
 
 
-def _convert(owner: str, name: str, value: Any, default: Any) -> Any:
+def convert_value(what: str, value: Any, default: Any) -> Any:
+    """Convert ``value`` to the type of ``default`` (text from flags, numbers from TOML).
+
+    Parameters
+    ----------
+    what : str
+        How the value is named in messages, e.g. ``"ClusterFade parameter 'band'"``.
+    value : object
+        The raw value.
+    default : object
+        The default whose type the value must take (``None``: read a Python literal if
+        possible, else keep the text).
+
+    Raises
+    ------
+    ConfigError
+        When the value cannot be read as that type.
+    """
     expected = type(default)
-    problem = f"{owner} parameter {name!r} expects {expected.__name__} (default {default!r})"
+    problem = f"{what} expects {expected.__name__} (default {default!r})"
     if default is None:
         return _literal(value) if isinstance(value, str) else value
     if isinstance(default, bool):

@@ -61,23 +61,13 @@ from backtest.errors import ConfigError, DataError
 from backtest.liquidation._native import load_kernel
 from backtest.liquidation.cascade import CascadeParams
 from backtest.liquidation.levels import POWERS_OF_TEN
+from backtest.liquidation.reference.heatmap import LINES as REFERENCE_LINES
 
 FloatArray = npt.NDArray[np.float64]
 
-#: Per-bar outputs, in order (also the columns of :attr:`MapResult.lines`).
-LINES: tuple[str, ...] = (
-    "liq_long",
-    "liq_short",
-    "long_cluster_price",
-    "long_cluster_notional",
-    "long_cluster_distance_pct",
-    "short_cluster_price",
-    "short_cluster_notional",
-    "short_cluster_distance_pct",
-    "long_band_notional",
-    "short_band_notional",
-    "cascade_risk",
-)
+#: Per-bar outputs, in order (also the columns of :attr:`MapResult.lines`); the reference
+#: twin is the specification, so the names are defined there once.
+LINES: tuple[str, ...] = REFERENCE_LINES
 #: Venues whose formula can place the levels (see :mod:`backtest.liquidation.prices`).
 VENUES: tuple[str, ...] = ("binance", "bybit", "okx", "hyperliquid")
 #: Optional per-bar inputs, in the kernel's order.

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from backtest.errors import ConfigError
+from backtest.plugins import convert_value
 
 #: Where an axis writes its value.
 RUN, PARAMS, MAP, PERIOD = "run", "params", "map", "period"
@@ -284,41 +285,6 @@ def _check_clashes(axes: Sequence[Axis]) -> None:
 # --------------------------------------------------------------------------------------------
 # values
 # --------------------------------------------------------------------------------------------
-_TRUE = {"true", "yes", "on", "1"}
-_FALSE = {"false", "no", "off", "0"}
-
-
-def convert_value(what: str, value: Any, default: Any) -> Any:
-    """Convert ``value`` to the type of ``default`` (text from flags, numbers from TOML).
-
-    Raises
-    ------
-    ConfigError
-        When the value cannot be read as that type.
-    """
-    if default is None:
-        return _literal(value) if isinstance(value, str) else value
-    problem = f"{what} expects {type(default).__name__} (default {default!r}), got {value!r}"
-    if isinstance(default, bool):
-        if isinstance(value, bool):
-            return value
-        if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
-            return value.strip().lower() in _TRUE
-        raise ConfigError(f"{problem}: use true or false")
-    if isinstance(default, int | float):
-        number = _literal(value) if isinstance(value, str) else value
-        if isinstance(number, bool) or not isinstance(number, int | float):
-            raise ConfigError(problem)
-        if isinstance(default, int) and not float(number).is_integer():
-            raise ConfigError(problem)
-        return type(default)(number)
-    if isinstance(default, str):
-        if isinstance(value, str):
-            return value.strip()
-        raise ConfigError(problem)
-    return _literal(value) if isinstance(value, str) else value
-
-
 def _literal(text: Any) -> Any:
     if not isinstance(text, str):
         return text
