@@ -91,6 +91,8 @@ setup(
         "plotly>=5.20",
         "tqdm>=4.66",
         "dask[distributed]>=2024.1",
+        "optuna>=3.6",
+        "scipy>=1.11",
     ],
     extras_require={
         "test": ["pytest>=8", "hypothesis>=6.100", "ruff>=0.6", "empyrical-reloaded>=0.7"],
