@@ -35,6 +35,8 @@ _EXPORTS: dict[str, str] = {
     "CascadeParams": "backtest.liquidation.cascade",
     "CascadeResult": "backtest.liquidation.cascade",
     "simulate_cascade": "backtest.liquidation.cascade",
+    "warmup_duration": "backtest.liquidation.warmup",
+    "warmup_start": "backtest.liquidation.warmup",
     # market data
     "load_market": "backtest.market.store",
     "Downloader": "backtest.market.download",

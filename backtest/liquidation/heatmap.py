@@ -566,7 +566,7 @@ def bar_hours(timeframe: str | float | pd.Timedelta) -> float:
     if isinstance(timeframe, pd.Timedelta):
         seconds = timeframe.total_seconds()
     elif isinstance(timeframe, str):
-        from backtest.market.timeframes import timeframe_to_ms
+        from backtest.timeframes import timeframe_to_ms
 
         seconds = timeframe_to_ms(timeframe) / 1000.0
     elif isinstance(timeframe, int | float) and not isinstance(timeframe, bool):
