@@ -18,6 +18,8 @@ from typing import Any
 import pandas as pd
 
 from backtest.errors import DataError
+from backtest.folders import RUN, atomic_target, check_writable_target, write_atomic, write_marker
+from backtest.strict_json import dumps
 
 #: Results format version, bumped when a table's meaning changes.
 RESULTS_FORMAT = 1
@@ -33,6 +35,8 @@ _TABLES: tuple[str, ...] = (
     "clusters",
     "heatmap",
 )
+#: Tables every saved run has (``heatmap`` is missing from folders saved before it existed).
+REQUIRED_TABLES: tuple[str, ...] = tuple(name for name in _TABLES if name != "heatmap")
 
 
 @dataclass
@@ -103,14 +107,22 @@ class Results:
         """Write every table and the metadata into ``folder`` (created if needed).
 
         Each file is written to a temporary name and renamed, so a reader never sees a
-        half-written file.  ``results.json`` is written last: its presence marks a saved run.
+        half-written file.  ``results.json`` is written after the tables and the folder's
+        ``.backtest-run`` marker last: its presence marks a completely saved run.
 
         Returns
         -------
         Path
             The folder.
+
+        Raises
+        ------
+        ConfigError
+            When ``folder`` exists, is not empty and is not a folder this program wrote (its
+            files are left alone).
         """
         path = Path(folder)
+        check_writable_target(path, (RUN,), "folder")
         path.mkdir(parents=True, exist_ok=True)
         for name in _TABLES:
             frame: pd.DataFrame = getattr(self, name)
@@ -120,7 +132,8 @@ class Results:
             "meta": self.meta,
             "config": self.config,
         }
-        _atomic_text(json.dumps(document, indent=2, default=str), path / "results.json")
+        write_atomic(path / "results.json", dumps(document, indent=2))
+        write_marker(path, RUN)
         return path
 
     @classmethod
@@ -143,6 +156,12 @@ class Results:
             document = json.loads(document_path.read_text(encoding="utf-8"))
         except (OSError, ValueError) as error:
             raise DataError(f"{document_path} is not a readable results file: {error}") from error
+        if not isinstance(document, dict) or not all(
+            isinstance(document.get(name, {}), dict) for name in ("meta", "config")
+        ):
+            raise DataError(
+                f"{document_path} is damaged (not a results document): re-run the backtest"
+            )
         if document.get("format") != RESULTS_FORMAT:
             raise DataError(
                 f"{document_path} has results format {document.get('format')!r}; this version "
@@ -162,12 +181,5 @@ class Results:
 
 
 def _atomic_parquet(frame: pd.DataFrame, target: Path) -> None:
-    temporary = target.with_name(target.name + ".tmp")
-    frame.to_parquet(temporary)
-    os.replace(temporary, target)
-
-
-def _atomic_text(text: str, target: Path) -> None:
-    temporary = target.with_name(target.name + ".tmp")
-    temporary.write_text(text, encoding="utf-8")
-    os.replace(temporary, target)
+    with atomic_target(target) as temporary:
+        frame.to_parquet(temporary)

@@ -3,22 +3,21 @@
 :func:`prepare` turns plain settings (a run file merged with flags) into a validated
 :class:`~backtest.engine.RunConfig` and the strategy class; :func:`execute_run` runs it, computes
 the metrics and writes the run folder.  The folder is assembled under a temporary name and
-renamed into place only when everything is written, so a failed or interrupted run never leaves
-a folder that looks complete.
+swapped into place only when everything is written (:func:`backtest.folders.staged_folder`), so
+a failed or interrupted run never leaves a folder that looks complete, and only a folder this
+program wrote (marked ``.backtest-run``) or an empty one is ever replaced.
 """
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import os
-import shutil
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from backtest.errors import ConfigError
+from backtest.folders import check_writable_target, staged_folder
 from backtest.results import Results
 from backtest.strategy import Strategy
 
@@ -118,7 +117,8 @@ def execute_run(
     settings : mapping
         RunConfig fields, as read by :func:`backtest.config.read_toml` and merged with flags.
     report_folder : Path, optional
-        Where to write; ``reports_root / <run-id>`` when omitted.
+        Where to write; ``reports_root / <run-id>`` when omitted.  It must be missing, empty or
+        an earlier run folder (marked ``.backtest-run``); it is replaced atomically.
     reports_root : Path
         Parent of the default run folder.
     progress : bool
@@ -129,10 +129,18 @@ def execute_run(
     Returns
     -------
     RunOutcome
+
+    Raises
+    ------
+    ConfigError
+        Besides bad settings: when ``report_folder`` exists and is not a run folder (checked
+        before the backtest runs, and again before the swap).
     """
     from backtest.engine import run
     from backtest.report import compute_metrics, write_report
 
+    if report_folder is not None:
+        check_writable_target(report_folder, ("run",), "--report")
     config, strategy_class = prepare(settings)
     results = run(config, strategy_class=strategy_class, progress=progress)
     metrics = compute_metrics(results)
@@ -148,23 +156,3 @@ def execute_run(
             "pass --report DIR with a writable folder"
         ) from error
     return RunOutcome(results=results, metrics=metrics, folder=folder)
-
-
-@contextlib.contextmanager
-def staged_folder(folder: Path) -> Iterator[Path]:
-    """Write a folder under a temporary name and rename it into place only on success.
-
-    Yields the temporary folder (created empty).  When the block finishes, an existing
-    ``folder`` is replaced by it; when the block raises, the temporary folder is removed and
-    ``folder`` is left as it was, so a reader never sees a half-written run.
-    """
-    staging = folder.with_name(f".{folder.name}.partial-{os.getpid()}")
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
-    try:
-        yield staging
-        if folder.exists():
-            shutil.rmtree(folder)
-        staging.rename(folder)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import math
 import os
 from typing import Any
 
+from backtest import strict_json
 from backtest.errors import ConfigError
 
 #: The position shown when the command is run without position arguments.
@@ -136,7 +136,7 @@ def handle(args: argparse.Namespace) -> int:
         result["snapshot_date"] = table.effective_date.isoformat()
         result["snapshot"] = table.source
     if args.json:
-        print(json.dumps(result, indent=2))
+        print(strict_json.dumps(result, indent=2))
         return 0
     quote = args.symbol.split(":")[-1].split("/")[-1]
     if example:

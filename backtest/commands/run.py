@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
 from pathlib import Path
@@ -151,6 +150,7 @@ def handle(args: argparse.Namespace) -> int:
         stream=sys.stderr,
     )
     from backtest.runs import execute_run
+    from backtest.strict_json import dumps
 
     settings = build_settings(args)
     outcome = execute_run(
@@ -160,7 +160,7 @@ def handle(args: argparse.Namespace) -> int:
         progress=not (args.quiet or args.json),
     )
     if args.json:
-        print(json.dumps(outcome.summary(), indent=2, default=str))
+        print(dumps(outcome.summary(), indent=2))
     elif not args.quiet:
         print(outcome.console_text())
     return 0

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from typing import Any
+
+from backtest import strict_json
 
 
 def register(subparsers: Any) -> None:
@@ -38,7 +39,7 @@ def handle(args: argparse.Namespace) -> int:
             }
             for info in catalogue.strategies.values()
         ]
-        print(json.dumps(listing, indent=2))
+        print(strict_json.dumps(listing, indent=2))
     else:
         for info in sorted(catalogue.strategies.values(), key=lambda item: item.name):
             print(f"{info.name}  —  {info.summary or '(no docstring)'}")

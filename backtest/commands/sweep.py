@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import re
 import sys
@@ -161,6 +160,7 @@ def handle(args: argparse.Namespace) -> int:
         import distributed  # noqa: F401  (configures its loggers on import: quieten after)
 
         logging.getLogger("distributed").setLevel(logging.ERROR)
+    from backtest.strict_json import dumps
     from backtest.sweep.driver import SweepDriver
     from backtest.sweep.execute import check_scheduler_address, open_client
     from backtest.sweep.outputs import write_outputs
@@ -178,7 +178,7 @@ def handle(args: argparse.Namespace) -> int:
             outcome, store, driver.runner, reports_top=args.reports_top, heatmap=heatmap
         )
     if args.json:
-        print(json.dumps(_summary(outcome, files), indent=2, default=str))
+        print(dumps(_summary(outcome, files), indent=2))
     elif not args.quiet:
         print(_console_text(outcome, files))
     if outcome.total and outcome.failed == outcome.total:

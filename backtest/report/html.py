@@ -9,7 +9,6 @@ pointing anywhere), so it opens offline and can be mailed as one file.  Every pi
 from __future__ import annotations
 
 import html
-import json
 import math
 import os
 from collections.abc import Iterable, Mapping
@@ -24,10 +23,12 @@ import pandas as pd
 import plotly.io as pio
 from plotly.offline import get_plotlyjs
 
+from backtest.folders import atomic_target, write_atomic
 from backtest.report.charts import main_figure, trades_figure
 from backtest.report.metrics import compute_metrics, monthly_returns, quote_currency
 from backtest.report.png import write_png
 from backtest.report.summary import MISSING, format_value
+from backtest.strict_json import dumps
 
 #: Trades listed in the page (all of them are in trades.csv).
 MAX_TRADE_ROWS = 1000
@@ -67,14 +68,6 @@ _PLOTLY_CONFIG = {"displaylogo": False, "responsive": True, "scrollZoom": False}
 
 def _escape(value: Any) -> str:
     return html.escape(str(value), quote=True)
-
-
-def _json_safe(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, np.generic):
-        return _json_safe(value.item())
-    return value
 
 
 def _lookup(metrics: Mapping[str, Any], prefix: str) -> tuple[str, Any] | None:
@@ -179,7 +172,7 @@ def config_table(config: Mapping[str, Any], meta: Mapping[str, Any]) -> str:
             continue
         rows.append(f'<tr class="group"><th colspan="2">{_escape(title)}</th></tr>')
         for name, value in _flatten(mapping):
-            text = value if isinstance(value, str) else json.dumps(value, default=str)
+            text = value if isinstance(value, str) else dumps(value)
             rows.append(f"<tr><th>{_escape(name)}</th><td>{_escape(text)}</td></tr>")
     if not rows:
         return "<p>No configuration was saved with this run.</p>"
@@ -316,12 +309,7 @@ def render_html(results: Any, metrics: Mapping[str, Any]) -> str:
 
 
 def _atomic_write(text: str | bytes, target: Path) -> None:
-    temporary = target.with_name(target.name + ".tmp")
-    if isinstance(text, bytes):
-        temporary.write_bytes(text)
-    else:
-        temporary.write_text(text, encoding="utf-8")
-    os.replace(temporary, target)
+    write_atomic(target, text)
 
 
 def _write_csv(frame: pd.DataFrame, target: Path, index_label: str | None) -> None:
@@ -330,9 +318,8 @@ def _write_csv(frame: pd.DataFrame, target: Path, index_label: str | None) -> No
     import pyarrow.csv as pa_csv
 
     table = frame.reset_index(names=index_label) if index_label else frame
-    temporary = target.with_name(target.name + ".tmp")
-    pa_csv.write_csv(pa.Table.from_pandas(table, preserve_index=False), temporary)
-    os.replace(temporary, target)
+    with atomic_target(target) as temporary:
+        pa_csv.write_csv(pa.Table.from_pandas(table, preserve_index=False), temporary)
 
 
 def write_report(results: Any, folder: str | os.PathLike[str]) -> Path:
@@ -354,10 +341,7 @@ def write_report(results: Any, folder: str | os.PathLike[str]) -> Path:
     path = Path(folder)
     path.mkdir(parents=True, exist_ok=True)
     metrics = compute_metrics(results)
-    document = {key: _json_safe(value) for key, value in metrics.items()}
-    _atomic_write(
-        json.dumps(document, indent=2, allow_nan=False) + "\n", path / REPORT_FILES["metrics"]
-    )
+    _atomic_write(dumps(dict(metrics), indent=2) + "\n", path / REPORT_FILES["metrics"])
     _write_csv(results.equity, path / REPORT_FILES["equity"], "time")
     _write_csv(results.trades, path / REPORT_FILES["trades"], None)
     write_png(results, metrics, path / REPORT_FILES["png"])

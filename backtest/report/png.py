@@ -12,6 +12,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
+from backtest.folders import atomic_target
 from backtest.report.charts import (
     BENCHMARK,
     DENSITY_SATURATION,
@@ -207,7 +208,6 @@ def write_png(results: Any, metrics: dict[str, Any], target: str | os.PathLike[s
         ha="left",
     )
     path = Path(target)
-    temporary = path.with_name(path.name + ".tmp")
-    figure.savefig(temporary, format="png")
-    os.replace(temporary, path)
+    with atomic_target(path) as temporary:
+        figure.savefig(temporary, format="png")
     return path

@@ -10,7 +10,7 @@ from backtest.sweep.driver import SweepOutcome
 from backtest.sweep.execute import TaskRunner
 from backtest.sweep.page import write_page
 from backtest.sweep.reports import ReportEntry, write_top_reports
-from backtest.sweep.store import SweepStore
+from backtest.sweep.store import SweepStore, write_text_atomic
 
 WALK_FORWARD_STEM = "walkforward"
 OOS_EQUITY_FILE = "oos_equity.csv"
@@ -46,7 +46,7 @@ def write_outputs(
     if outcome.oos_equity is not None:
         files.oos_equity = store.folder / OOS_EQUITY_FILE
         frame = outcome.oos_equity.rename_axis("time").to_frame("equity")
-        frame.to_csv(files.oos_equity)
+        write_text_atomic(files.oos_equity, frame.to_csv())
     if reports_top > 0:
         files.reports = write_top_reports(outcome, runner, reports_top)
     files.page = write_page(outcome, heatmap=heatmap, reports=files.reports)

@@ -33,6 +33,16 @@ from typing import Any
 import pandas as pd
 
 from backtest.errors import ConfigError
+from backtest.folders import (
+    SWEEP,
+    atomic_target,
+    check_writable_target,
+    clean_temporaries,
+    marker_kind,
+    write_atomic,
+    write_marker,
+)
+from backtest.strict_json import dumps
 
 RECORDS_FILE = "runs.jsonl"
 MANIFEST_FILE = "sweep.json"
@@ -104,7 +114,7 @@ class RunRecord:
 
     def to_json(self) -> str:
         """One line of ``runs.jsonl``."""
-        return json.dumps(asdict(self), separators=(",", ":"), default=str)
+        return dumps(asdict(self), separators=(",", ":"))
 
     @classmethod
     def from_json(cls, text: str) -> RunRecord:
@@ -132,13 +142,25 @@ class SweepStore:
     Parameters
     ----------
     folder : path-like
-        Created when missing.  Opening it takes a lock, so two sweeps cannot write one folder.
+        Created when missing.  An existing folder must be empty or a sweep folder this
+        program wrote (marked ``.backtest-run``, or holding ``sweep.json`` or ``runs.jsonl``
+        from before markers existed); anything else is refused so that no user file is overwritten.  Opening it
+        takes a lock, so two sweeps cannot write one folder.
+
+    Raises
+    ------
+    ConfigError
+        When the folder may not be used or cannot be created.
     """
 
     def __init__(self, folder: str | os.PathLike[str]) -> None:
         self.folder = Path(folder)
+        legacy = any((self.folder / name).is_file() for name in (MANIFEST_FILE, RECORDS_FILE))
+        if marker_kind(self.folder) is not None or not legacy:
+            check_writable_target(self.folder, (SWEEP,), "--out")
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
+            write_marker(self.folder, SWEEP)
         except OSError as error:
             raise ConfigError(
                 f"cannot create the sweep folder {self.folder}: {error.strerror or error}; "
@@ -157,8 +179,10 @@ class SweepStore:
         self.close()
 
     def open(self) -> None:
-        """Lock the folder and read the runs already recorded in it."""
+        """Lock the folder, remove what killed sweeps left and read the recorded runs."""
         self._lock()
+        clean_temporaries(self.folder)
+        clean_temporaries(self.folder / "reports")
         self.records = dict(self._read_records())
 
     def close(self) -> None:
@@ -228,27 +252,21 @@ class SweepStore:
     # -- documents --------------------------------------------------------------------------
     def write_manifest(self, manifest: Mapping[str, Any]) -> Path:
         """Write ``sweep.json``."""
-        return write_text_atomic(
-            self.folder / MANIFEST_FILE, json.dumps(manifest, indent=2, default=str)
-        )
+        return write_text_atomic(self.folder / MANIFEST_FILE, dumps(manifest, indent=2))
 
     def write_table(self, frame: pd.DataFrame, stem: str = TABLE_STEM) -> tuple[Path, Path]:
         """Write ``<stem>.csv`` and ``<stem>.parquet`` (each atomically)."""
         csv_path = self.folder / f"{stem}.csv"
         parquet_path = self.folder / f"{stem}.parquet"
         write_text_atomic(csv_path, frame.to_csv(index=False))
-        temporary = parquet_path.with_name(parquet_path.name + ".tmp")
-        _parquet_ready(frame).to_parquet(temporary, index=False)
-        os.replace(temporary, parquet_path)
+        with atomic_target(parquet_path) as temporary:
+            _parquet_ready(frame).to_parquet(temporary, index=False)
         return csv_path, parquet_path
 
 
 def write_text_atomic(path: Path, text: str) -> Path:
     """Write ``text`` to a temporary file beside ``path`` and rename it over ``path``."""
-    temporary = path.with_name(path.name + ".tmp")
-    temporary.write_text(text, encoding="utf-8")
-    os.replace(temporary, path)
-    return path
+    return write_atomic(path, text)
 
 
 def _parquet_ready(frame: pd.DataFrame) -> pd.DataFrame:
