@@ -41,6 +41,12 @@ _EXPORTS: dict[str, str] = {
     "load_market": "backtest.market.store",
     "Downloader": "backtest.market.download",
     "list_available": "backtest.market.store",
+    "import_series": "backtest.market.series",
+    "load_liquidations": "backtest.market.series",
+    "load_open_interest": "backtest.market.series",
+    "load_long_short": "backtest.market.series",
+    "align_as_of": "backtest.market.series",
+    "load_context": "backtest.market.series",
     # engine
     "RunConfig": "backtest.engine.config",
     "run": "backtest.engine.runner",

@@ -47,10 +47,19 @@ SERIES_COLUMNS: dict[str, tuple[str, ...]] = {
     "mark": ("open", "high", "low", "close"),
     "funding": ("funding_rate",),
     "open_interest": ("open_interest", "open_interest_value"),
+    # per-bar liquidation totals and long/short shares (see backtest.market.series)
+    "liquidations": ("long", "short"),
+    "long_short": ("long_share", "top_account_long_share", "top_position_long_share"),
 }
 
 #: File-name suffix after the timeframe (funding files carry no timeframe).
-_SERIES_SUFFIX: dict[str, str] = {"ohlcv": "", "mark": "-mark", "open_interest": "-oi"}
+_SERIES_SUFFIX: dict[str, str] = {
+    "ohlcv": "",
+    "mark": "-mark",
+    "open_interest": "-oi",
+    "liquidations": "-liquidations",
+    "long_short": "-longshort",
+}
 
 #: Columns of the frame :func:`load_market` returns, in order (open interest only when stored).
 MARKET_COLUMNS: tuple[str, ...] = (
@@ -274,6 +283,7 @@ def write_series(
     symbol: str,
     timeframe: str | None = None,
     source: str = "",
+    extra: dict[str, str] | None = None,
 ) -> Path:
     """Write one series atomically (temporary file in the same folder, then ``os.replace``).
 
@@ -287,6 +297,8 @@ def write_series(
         ``timestamp_ms`` and the series' value columns.
     series, exchange, symbol, timeframe, source : str
         Recorded in the file's metadata (``source`` says where the rows came from).
+    extra : dict of str, optional
+        More metadata (imported series record ``scope``, ``unit``, ``known_at``, ``layout``).
 
     Returns
     -------
@@ -305,6 +317,7 @@ def write_series(
         "symbol": symbol,
         "timeframe": "" if series == "funding" else (timeframe or ""),
         "source": source,
+        **(extra or {}),
     }
     table = _to_table(frame, series, metadata)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -655,6 +668,9 @@ def load_market(
     interest = _companion(ordered_roots, exchange, symbol, "open_interest", timeframe)
     if interest is not None:
         sources["open_interest"] = interest.attrs["path"]
+        if interest.attrs.get("known_at") == "bar_close":
+            # an imported bar's closing value is known at the next bar's open: no look-ahead
+            interest = interest.assign(**{TIMESTAMP: interest[TIMESTAMP] + step_ms})
         interest_values = _align(bar_ms, interest, SERIES_COLUMNS["open_interest"])
         for column, name in enumerate(SERIES_COLUMNS["open_interest"]):
             data[name] = interest_values[:, column]

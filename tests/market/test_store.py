@@ -334,7 +334,8 @@ def test_list_available_reports_user_and_sample(tmp_path):
     )
     bundled = {(i.symbol, i.series, i.timeframe) for i in items if i.bundled}
     assert (ETH, "mark", "1h") in bundled and (BTC, "funding", "") in bundled
-    assert len(bundled) == 8
+    assert (BTC, "liquidations", "4h") in bundled and (ETH, "open_interest", "4h") in bundled
+    assert len(bundled) == 13  # candles, mark, funding + CoinGlass 4h truth and context
 
 
 def test_file_names():

@@ -1,0 +1,929 @@
+"""Readers for liquidation, open-interest and long/short files exported from other tools.
+
+Each reader turns one file into rows for the store (:mod:`backtest.market.series` writes them):
+``timestamp_ms`` (the bar's OPEN time, UTC epoch milliseconds) and the store's value columns,
+
+============== ===================================================================== ========
+kind           columns                                                               unit
+============== ===================================================================== ========
+liquidations   ``long``, ``short``: notional liquidated in the bar                   quote
+open_interest  ``open_interest`` (base units), ``open_interest_value`` (quote)        mixed
+long_short     ``long_share``, ``top_account_long_share``, ``top_position_long_share`` fraction
+============== ===================================================================== ========
+
+(a "long share" is longs / (longs + shorts), 0..1: a long/short ratio ``r`` is ``r / (1 + r)``).
+
+Layouts, recognised by their header (``layout="auto"``) or named explicitly:
+
+``plain``
+    ``time`` (or ``timestamp``/``timestamp_ms``/``date``) and ``long, short`` (quote currency);
+    ``open_interest`` (quote currency; ``open_interest_base`` optional); ``long_share`` or
+    ``long_short_ratio``/``ratio`` (all accounts unless ``measure`` says otherwise).
+``coinglass``
+    CoinGlass API v4 aggregated history as CSV or the API's Parquet: ``time_ms`` or ``time``
+    with ``long_usd, short_usd`` or ``aggregated_long_liquidation_usd, ...``; open interest
+    OHLC in USD (``open, high, low, close``: the close is stored); the Binance long/short
+    ratio history (``global_account_long_percent``, ``top_account_long_percent``,
+    ``top_position_long_percent``).
+``coinglass-exchanges``
+    Open interest in USD with one column per exchange (``timestamp, price, BINANCE, BYBIT, ...``);
+    the column is picked with ``venue`` (by default from the ccxt exchange id).
+``coinglass-symbols``
+    Daily rows with a ``symbol`` column (``symbol, ts_utc, liq_long_usd, liq_short_usd`` and
+    optionally ``oi_total_close``); rows of the symbol's base coin are kept.
+``coinalyze``
+    Daily Coinalyze exports in BASE coin (``date_utc, long_liq_base, short_liq_base, oi_base,
+    ls_ratio``).  The file has no price, so base amounts are converted to quote currency with
+    the close of the stored candles of the same timeframe (the import says so, and refuses
+    with the download command when they are missing).
+``coinalyze-ohlcv``
+    Hourly Coinalyze exports with candles (``t_label, long_liq_base, short_liq_base, open, high,
+    low, close, ..., oi_close``): base amounts times the bar's close.  The labels of the known
+    file of this shape were written in local time; its provenance infers UTC = label - 6 h, so
+    this layout's default ``utc_offset_hours`` is 6 (override it when your file differs).
+
+Time convention: every row is a bar stamped with its OPEN time in UTC.  Numbers are epoch
+milliseconds (a column of epoch SECONDS is refused, not guessed); text is ISO 8601, naive text is
+UTC unless ``utc_offset_hours`` says the file's clock runs ahead of UTC by that many hours (UTC =
+label - offset).  Dates before 2009 or after now are refused.
+
+When a level (open interest, long/short) is known: CoinGlass and Coinalyze rows are bars
+stamped at their open whose stored value is the bar's CLOSE, so it is known only at open +
+timeframe (``known_at = "bar_close"``); so are plain files unless ``known_at="time"`` is given.
+Liquidation totals are always known at the bar's close.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from backtest.errors import ConfigError, DataError
+from backtest.market.timeframes import format_ms, now_ms, timeframe_to_ms
+
+#: Value columns of each kind, as stored.
+KIND_COLUMNS: dict[str, tuple[str, ...]] = {
+    "liquidations": ("long", "short"),
+    "open_interest": ("open_interest", "open_interest_value"),
+    "long_short": ("long_share", "top_account_long_share", "top_position_long_share"),
+}
+
+#: Layout names, in the order auto-detection tries them.
+LAYOUTS: tuple[str, ...] = (
+    "coinglass",
+    "coinglass-exchanges",
+    "coinglass-symbols",
+    "coinalyze",
+    "coinalyze-ohlcv",
+    "plain",
+)
+
+#: Long/short measures of a plain file: the stored column each one fills.
+MEASURES: dict[str, str] = {
+    "global_account": "long_share",
+    "top_account": "top_account_long_share",
+    "top_position": "top_position_long_share",
+}
+
+#: ccxt exchange id -> column of a per-exchange CoinGlass open-interest file.
+_VENUE_COLUMNS: dict[str, str] = {
+    "binanceusdm": "BINANCE",
+    "binancecoinm": "BINANCE",
+    "binance": "BINANCE",
+    "bybit": "BYBIT",
+    "okx": "OKX",
+    "hyperliquid": "HYPERLIQUID",
+    "bitget": "BITGET",
+    "gate": "GATE",
+    "htx": "HTX",
+    "kucoinfutures": "KUCOIN",
+    "mexc": "MEXC",
+    "bitmex": "BITMEX",
+    "deribit": "DERIBIT",
+}
+
+_EARLIEST_MS = 1_230_940_800_000  # 2009-01-03, the first bitcoin block
+_TIME_COLUMNS = ("timestamp_ms", "time_ms", "timestamp", "time", "date", "datetime", "date_utc")
+
+
+@dataclass
+class ParsedSeries:
+    """Rows read from one file, ready for the store.
+
+    Attributes
+    ----------
+    kind : str
+        ``liquidations``, ``open_interest`` or ``long_short``.
+    frame : pandas.DataFrame
+        ``timestamp_ms`` (int64, bar open, UTC) and the kind's float64 columns, sorted, unique.
+    timeframe : str
+        The bar length found from the row spacing (or given).
+    layout : str
+        The layout that read the file.
+    unit : str
+        Unit of the quote-currency columns (``"USD"`` for CoinGlass, the quote otherwise).
+    scope : str
+        What the numbers cover (venue, contracts), recorded in the file's metadata.
+    known_at : str
+        ``"bar_close"`` (a row's value is known at open + timeframe) or ``"time"`` (at its time).
+    notes : list of str
+        Things the user should know (conversions, trimmed blank rows, gaps).
+    """
+
+    kind: str
+    frame: pd.DataFrame
+    timeframe: str
+    layout: str
+    unit: str
+    scope: str
+    known_at: str
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class ReadOptions:
+    """What a reader needs besides the file (see :func:`read_file`)."""
+
+    kind: str
+    symbol: str
+    exchange: str
+    timeframe: str | None = None
+    utc_offset_hours: float | None = None
+    venue: str | None = None
+    measure: str = "global_account"
+    known_at: str | None = None
+    skip_blank: bool = False
+    price_lookup: Callable[[str, np.ndarray], np.ndarray] | None = None
+
+
+# --------------------------------------------------------------------------------------------
+# reading the raw table
+# --------------------------------------------------------------------------------------------
+def read_table(path: Path) -> pd.DataFrame:
+    """Read a CSV (UTF-8, comma-separated, one header row) or Parquet file as text-typed frame.
+
+    Raises
+    ------
+    DataError
+        One line naming the file when it is missing, empty, not UTF-8 text or not a table.
+    """
+    if not path.is_file():
+        raise DataError(f"{path} does not exist (or is not a file); check the path")
+    if path.suffix.lower() == ".parquet":
+        try:
+            return pd.read_parquet(path)
+        except Exception as error:  # pyarrow raises several unrelated types
+            raise DataError(
+                f"{path} is not a readable Parquet file ({type(error).__name__}); "
+                "export it again, or as CSV"
+            ) from error
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(4096)
+    except OSError as error:
+        raise DataError(f"cannot read {path} ({error.strerror}); check its permissions") from error
+    if not head.strip():
+        raise DataError(f"{path} is empty; export the series again")
+    if b"\x00" in head:
+        raise DataError(f"{path} is a binary file, not a CSV; export the series as CSV (UTF-8)")
+    try:
+        frame = pd.read_csv(path, encoding="utf-8", dtype=str, keep_default_na=False)
+    except UnicodeDecodeError as error:
+        raise DataError(
+            f"{path} is not UTF-8 text (byte {error.start}); save it as a UTF-8 CSV"
+        ) from error
+    except pd.errors.EmptyDataError as error:
+        raise DataError(f"{path} is empty; export the series again") from error
+    except pd.errors.ParserError as error:
+        first = str(error).splitlines()[0] if str(error) else "unreadable"
+        raise DataError(
+            f"{path} is not a well-formed CSV ({first}); fix or export it again"
+        ) from error
+    if frame.empty:
+        raise DataError(f"{path} has a header but no rows; export the series again")
+    frame.columns = [str(name).strip().lstrip("\ufeff") for name in frame.columns]
+    return frame
+
+
+# --------------------------------------------------------------------------------------------
+# times and numbers
+# --------------------------------------------------------------------------------------------
+def _row_label(frame: pd.DataFrame, position: int, time_column: str | None) -> str:
+    label = f"row {position + 2}"  # 1-based, after the header line
+    if time_column is not None and time_column in frame:
+        label += f" (time {frame[time_column].iloc[position]})"
+    return label
+
+
+def parse_times(
+    frame: pd.DataFrame,
+    column: str,
+    path: Path,
+    *,
+    utc_offset_hours: float = 0.0,
+) -> np.ndarray:
+    """Return a time column as int64 UTC epoch milliseconds (see the module's time convention).
+
+    Raises
+    ------
+    DataError
+        Naming the file and the first bad row: unparseable text, epoch seconds where
+        milliseconds belong, or a date outside 2009-01-03 .. now.
+    """
+    raw = frame[column]
+    as_text = raw.astype(str).str.strip()
+    blank = as_text.isin(["", "nan", "NaN", "None", "NaT"])
+    if blank.any():
+        where = int(np.flatnonzero(blank.to_numpy())[0])
+        raise DataError(
+            f"{path}: {_row_label(frame, where, None)} has no time in column {column!r}; "
+            "remove the row or fill it"
+        )
+    numbers = pd.to_numeric(raw, errors="coerce")
+    if numbers.notna().all():
+        values = numbers.to_numpy(dtype=np.float64)
+        if not np.all(np.isfinite(values)) or np.any(values != np.round(values)):
+            where = int(np.flatnonzero(~np.isfinite(values) | (values != np.round(values)))[0])
+            raise DataError(
+                f"{path}: {_row_label(frame, where, column)} is not a whole number of epoch "
+                "milliseconds; write times as epoch ms or ISO 8601 text"
+            )
+        times = values.astype(np.int64)
+        if np.any(times < 100_000_000_000):
+            where = int(np.flatnonzero(times < 100_000_000_000)[0])
+            raise DataError(
+                f"{path}: {_row_label(frame, where, column)} looks like epoch SECONDS; the "
+                f"column {column!r} must hold epoch milliseconds (multiply by 1000)"
+            )
+    else:
+        try:
+            parsed = pd.to_datetime(as_text, utc=True, format="ISO8601")
+        except (ValueError, TypeError):
+            parsed = pd.to_datetime(as_text, utc=True, format="ISO8601", errors="coerce")
+            bad = parsed.isna().to_numpy()
+            where = int(np.flatnonzero(bad)[0]) if bad.any() else 0
+            raise DataError(
+                f"{path}: {_row_label(frame, where, column)} is not a date; write times as "
+                "ISO 8601 (2025-10-10 20:00:00) or epoch milliseconds"
+            ) from None
+        times = parsed.dt.as_unit("ms").astype("int64").to_numpy()
+    times = times - round(utc_offset_hours * 3_600_000)
+    latest = now_ms()
+    outside = (times < _EARLIEST_MS) | (times > latest)
+    if outside.any():
+        where = int(np.flatnonzero(outside)[0])
+        raise DataError(
+            f"{path}: {_row_label(frame, where, column)} is {format_ms(int(times[where]))} UTC, "
+            "outside 2009-01-03 .. now; check the time column (epoch ms or ISO dates)"
+        )
+    return times
+
+
+def parse_numbers(frame: pd.DataFrame, column: str, path: Path, time_column: str) -> np.ndarray:
+    """Return a value column as float64; text that is not a number is refused by row.
+
+    Blank cells become NaN (the caller decides whether they are allowed).
+    """
+    raw = frame[column]
+    if pd.api.types.is_numeric_dtype(raw):
+        return raw.to_numpy(dtype=np.float64)
+    text = raw.astype(str).str.strip()
+    blank = text.isin(["", "nan", "NaN", "None"])
+    numbers = pd.to_numeric(text.where(~blank), errors="coerce")
+    bad = numbers.isna() & ~blank
+    if bad.any():
+        where = int(np.flatnonzero(bad.to_numpy())[0])
+        raise DataError(
+            f"{path}: {_row_label(frame, where, time_column)} has {text.iloc[where]!r} in "
+            f"column {column!r}, not a number; fix the cell or remove the row"
+        )
+    return numbers.to_numpy(dtype=np.float64)
+
+
+def timeframe_of_step(step_ms: int) -> str:
+    """Return the ccxt timeframe string of a bar length (``14_400_000`` -> ``"4h"``)."""
+    for unit, size in (("w", 604_800_000), ("d", 86_400_000), ("h", 3_600_000), ("m", 60_000)):
+        if step_ms % size == 0 and (unit != "w" or step_ms == size):
+            return f"{step_ms // size}{unit}"
+    if step_ms % 1000 == 0 and step_ms > 0:
+        return f"{step_ms // 1000}s"
+    raise DataError(f"bar length {step_ms} ms is not a whole number of seconds")
+
+
+def infer_timeframe(times: np.ndarray, path: Path, given: str | None = None) -> str:
+    """Find the bar length of sorted unique open times and check the rows sit on its grid.
+
+    The most common spacing is the timeframe; every spacing must be a whole multiple of it
+    (longer ones are gaps) and it must make up at least half of them, else the file mixes
+    intervals.  Bars up to a day long must open on the UTC grid (4h bars at 00:00, 04:00, ...).
+    """
+    if given is not None:
+        step = timeframe_to_ms(given)
+    else:
+        if times.size < 2:
+            raise DataError(
+                f"{path} has a single bar; its timeframe cannot be inferred: pass --timeframe"
+            )
+        steps = np.diff(times)
+        values, counts = np.unique(steps, return_counts=True)
+        step = int(values[np.argmax(counts)])
+        if counts.max() * 2 < steps.size:
+            raise DataError(
+                f"{path} mixes bar intervals (the most common, {timeframe_of_step(step)}, "
+                f"spaces only {counts.max()} of {steps.size} rows); split the file by interval"
+            )
+    steps = np.diff(times)
+    off = np.flatnonzero(steps % step != 0)
+    if off.size:
+        where = int(off[0]) + 1
+        raise DataError(
+            f"{path}: the bar at {format_ms(int(times[where]))} UTC is "
+            f"{(times[where] - times[where - 1]) / 60_000:g} min after the previous one, not a "
+            f"multiple of the {timeframe_of_step(step)} bars; the file mixes intervals: split it"
+        )
+    timeframe = timeframe_of_step(step)
+    if step <= 86_400_000 and 86_400_000 % step == 0:
+        misaligned = np.flatnonzero(times % step != 0)
+        if misaligned.size:
+            where = int(misaligned[0])
+            raise DataError(
+                f"{path}: {format_ms(int(times[where]))} UTC is not a {timeframe} bar open time "
+                "(rows must be stamped with the bar's OPEN time in UTC); if the file is in local "
+                "time pass --utc-offset"
+            )
+    return timeframe
+
+
+# --------------------------------------------------------------------------------------------
+# layouts
+# --------------------------------------------------------------------------------------------
+def _lower_columns(frame: pd.DataFrame) -> dict[str, str]:
+    return {name.lower(): name for name in frame.columns}
+
+
+def _has(frame: pd.DataFrame, *names: str) -> bool:
+    lower = _lower_columns(frame)
+    return all(name in lower for name in names)
+
+
+def detect_layout(frame: pd.DataFrame) -> str | None:
+    """Return the layout a header belongs to, or None."""
+    lower = _lower_columns(frame)
+    if "t_label" in lower and "long_liq_base" in lower:
+        return "coinalyze-ohlcv"
+    if "long_liq_base" in lower or "oi_base" in lower:
+        return "coinalyze"
+    if "symbol" in lower and ("liq_long_usd" in lower or "oi_total_close" in lower):
+        return "coinglass-symbols"
+    if "binance" in lower and ("timestamp" in lower or "time_utc" in lower):
+        return "coinglass-exchanges"
+    if any(
+        name in lower
+        for name in (
+            "long_usd",
+            "aggregated_long_liquidation_usd",
+            "global_account_long_percent",
+            "top_position_long_percent",
+        )
+    ) or (_has(frame, "time_ms", "close") or _has(frame, "time", "open", "close")):
+        return "coinglass"
+    if any(name in lower for name in _TIME_COLUMNS):
+        return "plain"
+    return None
+
+
+def _column(frame: pd.DataFrame, *candidates: str) -> str | None:
+    lower = _lower_columns(frame)
+    for name in candidates:
+        if name.lower() in lower:
+            return lower[name.lower()]
+    return None
+
+
+def _require(frame: pd.DataFrame, path: Path, layout: str, kind: str, *candidates: str) -> str:
+    found = _column(frame, *candidates)
+    if found is None:
+        raise DataError(
+            f"{path} ({layout} layout) has no column {' or '.join(map(repr, candidates))} for "
+            f"{kind.replace('_', ' ')}; its columns are {', '.join(frame.columns)}; "
+            "pick the right file, --layout or kind"
+        )
+    return found
+
+
+@dataclass
+class _Extract:
+    """What a layout function returns before the shared checks."""
+
+    time_column: str
+    values: dict[str, np.ndarray]
+    unit: str
+    scope: str
+    known_at: str
+    notes: list[str] = field(default_factory=list)
+    base_units: dict[str, np.ndarray] = field(default_factory=dict)
+    price: np.ndarray | None = None
+    offset_hours: float = 0.0
+    keep: np.ndarray | None = None
+
+
+def _base_coin(symbol: str) -> str:
+    return symbol.split("/")[0].upper()
+
+
+def _quote(symbol: str) -> str:
+    quote = symbol.split("/")[1] if "/" in symbol else "quote"
+    return quote.split(":")[0].upper()
+
+
+def _layout_plain(frame: pd.DataFrame, path: Path, options: ReadOptions) -> _Extract:
+    time_column = _require(frame, path, "plain", "time", *_TIME_COLUMNS, "time_utc")
+    number = lambda name: parse_numbers(frame, name, path, time_column)  # noqa: E731
+    quote = _quote(options.symbol)
+    known_at = options.known_at or "bar_close"
+    if options.kind == "liquidations":
+        long = _require(frame, path, "plain", "liquidations", "long", "long_usd")
+        short = _require(frame, path, "plain", "liquidations", "short", "short_usd")
+        return _Extract(
+            time_column,
+            {"long": number(long), "short": number(short)},
+            quote,
+            f"{options.exchange} {options.symbol} (as exported)",
+            "bar_close",
+        )
+    if options.kind == "open_interest":
+        value = _column(frame, "open_interest", "open_interest_value", "open_interest_usd")
+        base = _column(frame, "open_interest_base")
+        if value is None and base is None:
+            _require(frame, path, "plain", "open interest", "open_interest", "open_interest_base")
+        return _Extract(
+            time_column,
+            {
+                **({"open_interest": number(base)} if base else {}),
+                **({"open_interest_value": number(value)} if value else {}),
+            },
+            quote,
+            f"{options.exchange} {options.symbol} (as exported)",
+            known_at,
+        )
+    share = _column(frame, "long_share")
+    ratio = _column(frame, "long_short_ratio", "ratio")
+    if share is None and ratio is None:
+        _require(frame, path, "plain", "long/short", "long_share", "long_short_ratio", "ratio")
+    shares = number(share) if share else _ratio_to_share(number(ratio))
+    values = {MEASURES[options.measure]: shares}
+    return _Extract(
+        time_column,
+        values,
+        "fraction",
+        f"{options.exchange} {options.symbol} {options.measure} (as exported)",
+        known_at,
+    )
+
+
+def _ratio_to_share(ratio: np.ndarray) -> np.ndarray:
+    with np.errstate(invalid="ignore", divide="ignore"):
+        share = ratio / (1.0 + ratio)
+    return np.where(ratio < 0, -1.0, share)  # negative ratios fail the range check
+
+
+def _layout_coinglass(frame: pd.DataFrame, path: Path, options: ReadOptions) -> _Extract:
+    time_column = _require(frame, path, "coinglass", "time", "time_ms", "time", "timestamp")
+    number = lambda name: parse_numbers(frame, name, path, time_column)  # noqa: E731
+    coin = _base_coin(options.symbol)
+    if options.kind == "liquidations":
+        long = _require(
+            frame, path, "coinglass", "liquidations", "long_usd", "aggregated_long_liquidation_usd"
+        )
+        short = _require(
+            frame,
+            path,
+            "coinglass",
+            "liquidations",
+            "short_usd",
+            "aggregated_short_liquidation_usd",
+        )
+        return _Extract(
+            time_column,
+            {"long": number(long), "short": number(short)},
+            "USD",
+            f"CoinGlass aggregated liquidation history of {coin}, USD, all of the coin's "
+            "contracts on the exchanges of the export (exchange_list; e.g. Binance only)",
+            "bar_close",
+            notes=["CoinGlass counts all of the coin's contracts on the listed venues"],
+        )
+    if options.kind == "open_interest":
+        close = _require(frame, path, "coinglass", "open interest", "close")
+        return _Extract(
+            time_column,
+            {"open_interest_value": number(close)},
+            "USD",
+            f"CoinGlass aggregated open interest of {coin}, all exchanges, USD (bar close)",
+            "bar_close",
+            notes=["all-exchange open interest in USD (not one venue); base units left empty"],
+        )
+    values: dict[str, np.ndarray] = {}
+    for stored, name in (
+        ("long_share", "global_account_long_percent"),
+        ("top_account_long_share", "top_account_long_percent"),
+        ("top_position_long_share", "top_position_long_percent"),
+    ):
+        column = _column(frame, name)
+        if column:
+            values[stored] = number(column) / 100.0
+    if not values:
+        _require(frame, path, "coinglass", "long/short", "global_account_long_percent")
+    return _Extract(
+        time_column,
+        values,
+        "fraction",
+        f"CoinGlass copy of Binance's {options.symbol} long/short ratios (global account, top "
+        "trader account, top trader position)",
+        "bar_close",
+    )
+
+
+def _layout_coinglass_exchanges(frame: pd.DataFrame, path: Path, options: ReadOptions) -> _Extract:
+    if options.kind != "open_interest":
+        raise DataError(
+            f"{path} (coinglass-exchanges layout) holds open interest per exchange, not "
+            f"{options.kind.replace('_', ' ')}; import it as open-interest"
+        )
+    time_column = _require(
+        frame, path, "coinglass-exchanges", "time", "timestamp", "time_ms", "time_utc"
+    )
+    venue = options.venue or _VENUE_COLUMNS.get(options.exchange)
+    venues = [
+        name
+        for name in frame.columns
+        if name not in (time_column, "time_utc", "price", "snap", "timestamp")
+    ]
+    column = _column(frame, venue) if venue else None
+    if column is None:
+        raise ConfigError(
+            f"{path} has no column for venue {venue or options.exchange!r}; pass --venue with "
+            f"one of {', '.join(venues)}"
+        )
+    values = parse_numbers(frame, column, path, time_column)
+    return _Extract(
+        time_column,
+        {"open_interest_value": values},
+        "USD",
+        f"CoinGlass open interest of {_base_coin(options.symbol)} on {column}, USD, all of that "
+        "venue's contracts (sample at the stamp or bar close: undocumented, taken as bar close)",
+        "bar_close",
+    )
+
+
+def _layout_coinglass_symbols(frame: pd.DataFrame, path: Path, options: ReadOptions) -> _Extract:
+    symbol_column = _require(frame, path, "coinglass-symbols", "symbol", "symbol")
+    coin = _base_coin(options.symbol)
+    keep = frame[symbol_column].astype(str).str.strip().str.upper() == coin
+    if not keep.any():
+        found = sorted(frame[symbol_column].astype(str).unique())[:10]
+        raise DataError(
+            f"{path} has no rows for {coin} (symbols: {', '.join(found)}); pick the file or "
+            "--symbol that matches"
+        )
+    time_column = _require(frame, path, "coinglass-symbols", "time", "ts_utc", "time", "date")
+    number = lambda name: parse_numbers(frame, name, path, time_column)  # noqa: E731
+    mask = keep.to_numpy()
+    if options.kind == "liquidations":
+        long = _require(frame, path, "coinglass-symbols", "liquidations", "liq_long_usd")
+        short = _require(frame, path, "coinglass-symbols", "liquidations", "liq_short_usd")
+        return _Extract(
+            time_column,
+            {"long": number(long), "short": number(short)},
+            "USD",
+            f"CoinGlass aggregated liquidations of {coin} over an exchange list not stated in "
+            "the file (likely Binance, OKX, Bybit), USD",
+            "bar_close",
+            keep=mask,
+        )
+    if options.kind == "open_interest":
+        close = _require(frame, path, "coinglass-symbols", "open interest", "oi_total_close")
+        return _Extract(
+            time_column,
+            {"open_interest_value": number(close)},
+            "USD",
+            f"CoinGlass aggregated open interest of {coin}, all exchanges, USD (bar close)",
+            "bar_close",
+            keep=mask,
+        )
+    raise DataError(
+        f"{path} (coinglass-symbols layout) holds no long/short ratios; import it as "
+        "liquidations or open-interest"
+    )
+
+
+def _layout_coinalyze(frame: pd.DataFrame, path: Path, options: ReadOptions) -> _Extract:
+    time_column = _require(frame, path, "coinalyze", "time", "date_utc", "time", "date")
+    number = lambda name: parse_numbers(frame, name, path, time_column)  # noqa: E731
+    coin = _base_coin(options.symbol)
+    scope = f"Coinalyze, {options.exchange} {options.symbol} only"
+    if options.kind == "liquidations":
+        long = _require(frame, path, "coinalyze", "liquidations", "long_liq_base")
+        short = _require(frame, path, "coinalyze", "liquidations", "short_liq_base")
+        return _Extract(
+            time_column,
+            {},
+            _quote(options.symbol),
+            scope,
+            "bar_close",
+            base_units={"long": number(long), "short": number(short)},
+        )
+    if options.kind == "open_interest":
+        base = _require(frame, path, "coinalyze", "open interest", "oi_base")
+        return _Extract(
+            time_column,
+            {"open_interest": number(base)},
+            _quote(options.symbol),
+            f"{scope}, open interest in {coin} (bar close)",
+            "bar_close",
+            base_units={"open_interest_value": number(base)},
+        )
+    ratio = _require(frame, path, "coinalyze", "long/short", "ls_ratio")
+    values = {"long_share": _ratio_to_share(number(ratio))}
+    return _Extract(
+        time_column,
+        values,
+        "fraction",
+        f"{scope}, Coinalyze long/short ratio (taken as all accounts)",
+        "bar_close",
+    )
+
+
+def _layout_coinalyze_ohlcv(frame: pd.DataFrame, path: Path, options: ReadOptions) -> _Extract:
+    time_column = _require(frame, path, "coinalyze-ohlcv", "time", "t_label")
+    number = lambda name: parse_numbers(frame, name, path, time_column)  # noqa: E731
+    close = number(_require(frame, path, "coinalyze-ohlcv", "price", "close"))
+    scope = f"Coinalyze, {options.exchange} {options.symbol} only"
+    offset = 6.0 if options.utc_offset_hours is None else options.utc_offset_hours
+    note = f"labels read as UTC+{offset:g} h (UTC = label - {offset:g} h)"
+    if options.kind == "liquidations":
+        long = _require(frame, path, "coinalyze-ohlcv", "liquidations", "long_liq_base")
+        short = _require(frame, path, "coinalyze-ohlcv", "liquidations", "short_liq_base")
+        return _Extract(
+            time_column,
+            {},
+            _quote(options.symbol),
+            scope,
+            "bar_close",
+            notes=[note, "base-coin amounts converted at each bar's close"],
+            base_units={"long": number(long), "short": number(short)},
+            price=close,
+            offset_hours=offset,
+        )
+    if options.kind == "open_interest":
+        base = number(_require(frame, path, "coinalyze-ohlcv", "open interest", "oi_close"))
+        return _Extract(
+            time_column,
+            {"open_interest": base},
+            _quote(options.symbol),
+            f"{scope}, open interest (bar close)",
+            "bar_close",
+            notes=[note],
+            base_units={"open_interest_value": base},
+            price=close,
+            offset_hours=offset,
+        )
+    raise DataError(
+        f"{path} (coinalyze-ohlcv layout) holds no long/short ratios; import it as "
+        "liquidations or open-interest"
+    )
+
+
+_READERS: dict[str, Callable[[pd.DataFrame, Path, ReadOptions], _Extract]] = {
+    "plain": _layout_plain,
+    "coinglass": _layout_coinglass,
+    "coinglass-exchanges": _layout_coinglass_exchanges,
+    "coinglass-symbols": _layout_coinglass_symbols,
+    "coinalyze": _layout_coinalyze,
+    "coinalyze-ohlcv": _layout_coinalyze_ohlcv,
+}
+
+
+# --------------------------------------------------------------------------------------------
+# the whole read
+# --------------------------------------------------------------------------------------------
+def _check_values(kind: str, frame: pd.DataFrame, path: Path) -> None:
+    times = frame["timestamp_ms"].to_numpy()
+    for name in KIND_COLUMNS[kind]:
+        values = frame[name].to_numpy(dtype=np.float64)
+        if kind == "liquidations":
+            bad = ~np.isfinite(values) | (values < 0)
+            what = "a negative, missing or infinite amount"
+        elif kind == "open_interest":
+            bad = np.isinf(values) | (values < 0)
+            what = "a negative or infinite open interest"
+        else:
+            bad = np.isinf(values) | (values < 0) | (values > 1)
+            what = "a long share outside 0..1 (or a negative ratio)"
+        if bad.any():
+            where = int(np.flatnonzero(bad)[0])
+            raise DataError(
+                f"{path}: the bar at {format_ms(int(times[where]))} UTC has {what} in {name} "
+                f"({values[where]!r}); fix or remove that row"
+            )
+    if kind != "liquidations":
+        empty = np.all(np.isnan(frame[list(KIND_COLUMNS[kind])].to_numpy()), axis=1)
+        if empty.any():
+            where = int(np.flatnonzero(empty)[0])
+            raise DataError(
+                f"{path}: the bar at {format_ms(int(times[where]))} UTC has no value; fix or "
+                "remove that row (or pass --skip-blank)"
+            )
+
+
+def _trim_blank_edges(
+    times: np.ndarray, values: dict[str, np.ndarray], skip_blank: bool, path: Path
+) -> tuple[np.ndarray, list[str]]:
+    """Return a keep-mask that drops blank rows at the ends (and inside, with skip_blank)."""
+    matrix = np.column_stack(list(values.values()))
+    blank = np.any(np.isnan(matrix), axis=1) if matrix.size else np.zeros(times.size, bool)
+    keep = ~blank
+    notes: list[str] = []
+    if not blank.any():
+        return keep, notes
+    filled = np.flatnonzero(keep)
+    if filled.size == 0:
+        raise DataError(f"{path} has no filled values for this series; check the column")
+    inside = blank.copy()
+    inside[: filled[0]] = False
+    inside[filled[-1] + 1 :] = False
+    edges = int(blank.sum() - inside.sum())
+    if inside.any() and not skip_blank:
+        where = int(np.flatnonzero(inside)[0])
+        raise DataError(
+            f"{path}: the row at {format_ms(int(times[where]))} UTC has a blank value; fill it, "
+            "remove it, or pass --skip-blank to leave such bars out"
+        )
+    if edges:
+        notes.append(f"{edges} blank row(s) at the start/end left out")
+    if inside.any():
+        notes.append(f"{int(inside.sum())} blank row(s) inside left out (--skip-blank)")
+    return keep, notes
+
+
+def _dedupe(times: np.ndarray, matrix: np.ndarray, path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """Sort by time; drop repeated rows that agree, refuse repeated rows that differ."""
+    order = np.argsort(times, kind="stable")
+    times, matrix = times[order], matrix[order]
+    repeated = np.flatnonzero(np.diff(times) == 0)
+    if repeated.size:
+        first, second = matrix[repeated], matrix[repeated + 1]
+        agree = np.all((first == second) | (np.isnan(first) & np.isnan(second)), axis=1)
+        if not agree.all():
+            where = int(repeated[np.flatnonzero(~agree)[0]])
+            raise DataError(
+                f"{path}: the bar at {format_ms(int(times[where]))} UTC appears twice with "
+                "different values; keep one of the rows"
+            )
+        keep = np.ones(times.size, dtype=bool)
+        keep[repeated + 1] = False
+        times, matrix = times[keep], matrix[keep]
+    return times, matrix
+
+
+def read_file(
+    path: str | os.PathLike[str], options: ReadOptions, layout: str = "auto"
+) -> ParsedSeries:
+    """Read one exported file into store rows (see the module docstring for the layouts).
+
+    Parameters
+    ----------
+    path : path-like
+        CSV (UTF-8, header row) or Parquet file.
+    options : ReadOptions
+        Kind, symbol, exchange and the layout options.
+    layout : str
+        ``"auto"`` (by header) or one of :data:`LAYOUTS`.
+
+    Returns
+    -------
+    ParsedSeries
+
+    Raises
+    ------
+    DataError
+        One line naming the file (and the row, by time) for every defect: unreadable, empty,
+        missing columns, non-numeric, negative, infinite or blank values, conflicting
+        duplicates, mixed intervals, times off the bar grid or out of range.
+    ConfigError
+        For an unknown layout, kind or measure.
+    """
+    path = Path(path)
+    if options.kind not in KIND_COLUMNS:
+        raise ConfigError(f"unknown kind {options.kind!r}; one of {', '.join(KIND_COLUMNS)}")
+    if options.measure not in MEASURES:
+        raise ConfigError(f"unknown measure {options.measure!r}; one of {', '.join(MEASURES)}")
+    if options.known_at not in (None, "bar_close", "time"):
+        raise ConfigError(f"known_at must be 'bar_close' or 'time', not {options.known_at!r}")
+    if layout != "auto" and layout not in _READERS:
+        raise ConfigError(f"unknown layout {layout!r}; one of auto, {', '.join(LAYOUTS)}")
+    frame = read_table(path)
+    if layout == "auto":
+        found = detect_layout(frame)
+        if found is None:
+            raise DataError(
+                f"{path}: header {', '.join(map(str, frame.columns[:8]))} matches no known layout "
+                "(a plain file needs a time column and, e.g., long,short); see "
+                "`python -m backtest import --help`"
+            )
+        layout = found
+    extract = _READERS[layout](frame, path, options)
+    offset = extract.offset_hours if options.utc_offset_hours is None else options.utc_offset_hours
+    if extract.keep is not None:
+        frame = frame[extract.keep].reset_index(drop=True)
+        extract.values = {name: array[extract.keep] for name, array in extract.values.items()}
+        extract.base_units = {
+            name: array[extract.keep] for name, array in extract.base_units.items()
+        }
+    times = parse_times(frame, extract.time_column, path, utc_offset_hours=offset)
+    notes = list(extract.notes)
+    if options.utc_offset_hours and layout != "coinalyze-ohlcv":
+        notes.append(f"times shifted by -{options.utc_offset_hours:g} h to UTC")
+
+    check = {**extract.values, **extract.base_units}
+    keep, blank_notes = _trim_blank_edges(times, check, options.skip_blank, path)
+    notes += blank_notes
+    times = times[keep]
+    values = {name: array[keep] for name, array in extract.values.items()}
+    base_units = {name: array[keep] for name, array in extract.base_units.items()}
+    price = extract.price[keep] if extract.price is not None else None
+
+    columns = list(KIND_COLUMNS[options.kind])
+    names = [*values, *(f"base:{name}" for name in base_units)]
+    if price is not None:
+        names.append("price")
+    matrix = np.column_stack(
+        [*values.values(), *base_units.values(), *([price] if price is not None else [])]
+    )
+    count = times.size
+    times, matrix = _dedupe(times, matrix, path)
+    if times.size < count:
+        notes.append(f"{count - times.size} repeated row(s) with equal values dropped")
+    timeframe = infer_timeframe(times, path, options.timeframe)
+    table = {name: matrix[:, index] for index, name in enumerate(names)}
+
+    if base_units:
+        if price is None:
+            if options.price_lookup is None:
+                raise DataError(
+                    f"{path} gives amounts in {_base_coin(options.symbol)} and no price column; "
+                    "add a close column or import through the store so stored candles convert it"
+                )
+            try:
+                price = options.price_lookup(timeframe, times)
+            except DataError as error:
+                if options.kind != "open_interest" or "open_interest" not in values:
+                    raise DataError(f"{path}: {error}") from None
+                price = np.full(times.size, np.nan)
+                notes.append(
+                    f"open interest stored in {_base_coin(options.symbol)} only (no price in the "
+                    f"file and no stored {timeframe} candles to value it)"
+                )
+            else:
+                notes.append(
+                    f"amounts in {_base_coin(options.symbol)} converted at the close of the "
+                    f"stored {timeframe} candles"
+                )
+            table["price"] = price
+        for name in base_units:
+            table[name] = table.pop(f"base:{name}") * table["price"]
+        table.pop("price", None)
+    result = pd.DataFrame({"timestamp_ms": times.astype(np.int64)})
+    for name in columns:
+        result[name] = np.asarray(table.get(name, np.full(times.size, np.nan)), dtype=np.float64)
+    _check_values(options.kind, result, path)
+    gaps = int(np.sum(np.diff(times) // timeframe_to_ms(timeframe) - 1)) if times.size > 1 else 0
+    if gaps:
+        notes.append(f"{gaps} bar(s) missing inside the range (left as gaps)")
+    known_at = extract.known_at if options.kind != "liquidations" else "bar_close"
+    return ParsedSeries(
+        kind=options.kind,
+        frame=result,
+        timeframe=timeframe,
+        layout=layout,
+        unit=extract.unit,
+        scope=extract.scope,
+        known_at=known_at,
+        notes=notes,
+    )
+
+
+def describe_layouts() -> Sequence[str]:
+    """Return one line per layout for ``--help``."""
+    return (
+        "plain: time,long,short | time,open_interest | time,long_share (or ratio)",
+        "coinglass: CoinGlass API history (time_ms,long_usd,short_usd | OI OHLC | ratios)",
+        "coinglass-exchanges: per-exchange OI columns (--venue picks one)",
+        "coinglass-symbols: symbol,ts_utc,liq_long_usd,liq_short_usd[,oi_total_close]",
+        "coinalyze: date_utc,long_liq_base,short_liq_base,oi_base,ls_ratio (base coin)",
+        "coinalyze-ohlcv: t_label,long_liq_base,...,close,oi_close (local-time labels)",
+    )
