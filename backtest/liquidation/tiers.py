@@ -20,13 +20,16 @@ the next, and a ``cum`` that disagrees with the value recomputed from the bracke
 from __future__ import annotations
 
 import bisect
+import contextlib
 import datetime as dt
 import difflib
 import functools
+import gzip
 import json
 import math
 import os
 import re
+import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -39,8 +42,22 @@ from backtest.errors import ConfigError, DataError
 DEFAULT_TIERS_DIR = bundled_data_dir() / "tiers"
 #: Environment variable that points :func:`load_tiers` at another snapshot folder.
 TIERS_DIR_ENV = "BACKTEST_TIERS_DIR"
-#: Snapshot file names: ``<exchange>-<YYYY-MM-DD>.json``.
-SNAPSHOT_PATTERN = re.compile(r"^(?P<exchange>[a-z0-9]+)-(?P<date>\d{4}-\d{2}-\d{2})\.json$")
+#: Snapshot file names: ``<exchange>-<YYYY-MM-DD>.json`` or ``.json.gz`` (gzip-compressed).
+SNAPSHOT_PATTERN = re.compile(
+    r"^(?P<exchange>[a-z0-9]+)-(?P<date>\d{4}-\d{2}-\d{2})\.json(?P<gzip>\.gz)?$"
+)
+#: ``format`` value of a compact snapshot (see :func:`compact_snapshot`).
+COMPACT_FORMAT = "backtest-tiers-1"
+#: Row layout of a compact snapshot: one list of these per bracket (``cum`` may be null).
+COMPACT_COLUMNS: tuple[str, ...] = (
+    "minNotional",
+    "maxNotional",
+    "maintenanceMarginRate",
+    "maxLeverage",
+    "cum",
+)
+#: Sub-folder of a data store that holds the tier snapshots ``download`` fetched.
+STORE_TIERS_FOLDER = "tiers"
 
 # Tolerances of the cum check: cum is quoted to the cent, recomputation is exact to ~1e-12.
 _CUM_RELATIVE_TOLERANCE = 1e-9
@@ -317,8 +334,9 @@ class LeverageTiers:
     ) -> LeverageTiers:
         """Build a validated table from ccxt ``fetch_leverage_tiers()[symbol]`` rows.
 
-        ``cum`` is read from ``info["cum"]`` (Binance) when present and checked against the
-        value recomputed from the brackets; when absent (other exchanges) it is recomputed.
+        ``cum`` is read from ``info["cum"]`` (Binance) or ``info["mmDeduction"]`` (Bybit's
+        maintenance-margin deduction, the same quantity) when present and checked against the
+        value recomputed from the brackets; when absent (OKX, Hyperliquid) it is recomputed.
 
         Raises
         ------
@@ -341,9 +359,9 @@ class LeverageTiers:
                     "maintenanceMarginRate and maxLeverage (ccxt's unified structure)"
                 ) from None
             tiers.append(Tier(min_notional, max_notional, rate, max_leverage, 0.0))
-            info = row.get("info")
-            if isinstance(info, Mapping) and info.get("cum") is not None:
-                stated_cums[number - 1] = float(info["cum"])
+            stated = _stated_cum(row.get("info"))
+            if stated is not None:
+                stated_cums[number - 1] = stated
         recomputed = expected_cums(tiers)
         tiers = [
             replace(tier, cum=stated_cums.get(index, recomputed[index]))
@@ -364,6 +382,21 @@ class LeverageTiers:
             )
 
 
+def _stated_cum(info: Any) -> float | None:
+    """The maintenance amount a venue states in a raw tier row, None when it states none."""
+    if not isinstance(info, Mapping):
+        return None
+    for key in ("cum", "mmDeduction"):
+        value = info.get(key)
+        if value is None or (isinstance(value, str) and not value.strip()):
+            continue
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            return math.nan  # rejected by validate_tiers as a non-finite value
+    return None
+
+
 @dataclass(frozen=True, slots=True)
 class Snapshot:
     """One tier snapshot file: exchange, effective date and path."""
@@ -371,6 +404,11 @@ class Snapshot:
     exchange: str
     effective_date: dt.date
     path: Path
+
+    @property
+    def name(self) -> str:
+        """``<exchange> <date> (<path>)``: how reports and messages name the snapshot."""
+        return f"{self.exchange} {self.effective_date.isoformat()} ({self.path})"
 
 
 def tiers_dir(directory: str | os.PathLike[str] | None = None) -> Path:
@@ -381,13 +419,18 @@ def tiers_dir(directory: str | os.PathLike[str] | None = None) -> Path:
     return Path(from_env) if from_env else DEFAULT_TIERS_DIR
 
 
+def store_tiers_dir(data_dir: str | os.PathLike[str]) -> Path:
+    """Return the tier folder of a data store: ``<data_dir>/tiers`` (where ``download`` writes)."""
+    return Path(data_dir) / STORE_TIERS_FOLDER
+
+
 def list_snapshots(
     exchange: str | None = None, *, directory: str | os.PathLike[str] | None = None
 ) -> list[Snapshot]:
     """Return the snapshots in the folder, oldest first (only ``exchange``'s when given)."""
     folder = tiers_dir(directory)
     snapshots = []
-    for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
+    for path in sorted(folder.iterdir()) if folder.is_dir() else []:
         match = SNAPSHOT_PATTERN.match(path.name)
         if match is None or (exchange is not None and match["exchange"] != exchange):
             continue
@@ -403,12 +446,17 @@ def select_snapshot(snapshots: Sequence[Snapshot], at: dt.date | None) -> Snapsh
     The snapshot in force is the latest one dated on or before ``at``; with ``at=None`` it is
     the latest of all.  When ``at`` precedes every snapshot the earliest one is used: it is the
     closest known table (brackets change rarely and mostly in the lowest tiers), and refusing
-    would make every backtest before the first snapshot impossible.
+    would make every backtest before the first snapshot impossible.  Among snapshots of the
+    same date the first in ``snapshots`` wins (the sort is stable).
     """
     if at is None:
-        return snapshots[-1]
+        latest = snapshots[-1].effective_date
+        return next(snapshot for snapshot in snapshots if snapshot.effective_date == latest)
     in_force = [snapshot for snapshot in snapshots if snapshot.effective_date <= at]
-    return in_force[-1] if in_force else snapshots[0]
+    if not in_force:
+        return snapshots[0]
+    latest = in_force[-1].effective_date
+    return next(snapshot for snapshot in in_force if snapshot.effective_date == latest)
 
 
 def _as_date(at: dt.date | dt.datetime | str | None) -> dt.date | None:
@@ -431,12 +479,92 @@ def _as_date(at: dt.date | dt.datetime | str | None) -> dt.date | None:
     )
 
 
+def _folders(
+    directory: str | os.PathLike[str] | Sequence[str | os.PathLike[str]] | None,
+) -> list[Path]:
+    """The folders searched, in priority order (a single folder or None: one folder)."""
+    if directory is None or isinstance(directory, str | os.PathLike):
+        return [tiers_dir(directory)]
+    folders: list[Path] = []
+    for item in directory:
+        folder = tiers_dir(item)
+        if all(folder.resolve() != known.resolve() for known in folders):
+            folders.append(folder)
+    return folders
+
+
+def snapshots_for(
+    symbol: str,
+    exchange: str = "binanceusdm",
+    *,
+    directory: str | os.PathLike[str] | Sequence[str | os.PathLike[str]] | None = None,
+) -> list[Snapshot]:
+    """Return the snapshots that hold ``symbol``'s table, oldest first.
+
+    ``directory`` may be one folder or several in priority order (e.g. the user's store,
+    then the bundled folder); among snapshots of the same date the earlier folder's comes
+    first.  Snapshots may hold different symbol sets (a download stores only the symbols it
+    fetched), so the choice is made per symbol.
+    """
+    found: list[tuple[dt.date, int, Snapshot]] = []
+    for rank, folder in enumerate(_folders(directory)):
+        for snapshot in list_snapshots(exchange, directory=folder):
+            if symbol in _read_snapshot(str(snapshot.path)):
+                found.append((snapshot.effective_date, rank, snapshot))
+    return [snapshot for _, _, snapshot in sorted(found, key=lambda item: item[:2])]
+
+
+def find_snapshot(
+    symbol: str = "BTC/USDT:USDT",
+    exchange: str = "binanceusdm",
+    at: dt.date | dt.datetime | str | None = None,
+    *,
+    directory: str | os.PathLike[str] | Sequence[str | os.PathLike[str]] | None = None,
+) -> Snapshot:
+    """Return the snapshot :func:`load_tiers` uses for ``symbol`` at date ``at``.
+
+    Raises
+    ------
+    ConfigError
+        No snapshot of ``exchange`` in the folders (with the exchanges that have one), or
+        none holding ``symbol`` (with close matches), or a bad date.
+    DataError
+        An unreadable snapshot file.
+    """
+    day = _as_date(at)
+    folders = _folders(directory)
+    where = " or ".join(str(folder) for folder in folders)
+    every = [snapshot for folder in folders for snapshot in list_snapshots(directory=folder)]
+    if not any(snapshot.exchange == exchange for snapshot in every):
+        known = sorted({snapshot.exchange for snapshot in every})
+        hint = _suggest(exchange, known)
+        raise ConfigError(
+            f"no leverage-tier snapshot for exchange {exchange!r} in {where}{hint}; "
+            f"available: {', '.join(known) or 'none'}"
+        )
+    snapshots = snapshots_for(symbol, exchange, directory=folders)
+    if not snapshots:
+        known = sorted(
+            {
+                name
+                for folder in folders
+                for snapshot in list_snapshots(exchange, directory=folder)
+                for name in _read_snapshot(str(snapshot.path))
+            }
+        )
+        raise ConfigError(
+            f"symbol {symbol!r} is not in any {exchange} tier snapshot in {where}"
+            f"{_suggest(symbol, known)}; {_some(known)}"
+        )
+    return select_snapshot(snapshots, day)
+
+
 def load_tiers(
     symbol: str = "BTC/USDT:USDT",
     exchange: str = "binanceusdm",
     at: dt.date | dt.datetime | str | None = None,
     *,
-    directory: str | os.PathLike[str] | None = None,
+    directory: str | os.PathLike[str] | Sequence[str | os.PathLike[str]] | None = None,
 ) -> LeverageTiers:
     """Load the leverage tiers of ``symbol`` in force at date ``at``.
 
@@ -449,9 +577,12 @@ def load_tiers(
     at : date, datetime, ISO string or None
         Date the tiers must be in force at (a backtest's start).  None picks the latest
         snapshot; a date before the first snapshot picks the earliest (see
-        :func:`select_snapshot`).  Aware datetimes are converted to UTC first.
-    directory : path, optional
-        Snapshot folder; default ``$BACKTEST_TIERS_DIR`` or the bundled ``data/tiers``.
+        :func:`select_snapshot`).  Aware datetimes are converted to UTC first.  Only
+        snapshots holding ``symbol`` take part (see :func:`snapshots_for`).
+    directory : path or sequence of paths, optional
+        Snapshot folder, or folders in priority order (a run passes its store's ``tiers``
+        folder, then the bundled one); default ``$BACKTEST_TIERS_DIR`` or the bundled
+        ``data/tiers``.
 
     Returns
     -------
@@ -466,35 +597,78 @@ def load_tiers(
     DataError
         An unreadable snapshot file.
     """
-    day = _as_date(at)
-    folder = tiers_dir(directory)
-    snapshots = list_snapshots(exchange, directory=folder)
-    if not snapshots:
-        known = sorted({snapshot.exchange for snapshot in list_snapshots(directory=folder)})
-        hint = _suggest(exchange, known)
-        raise ConfigError(
-            f"no leverage-tier snapshot for exchange {exchange!r} in {folder}{hint}; "
-            f"available: {', '.join(known) or 'none'}"
-        )
-    snapshot = select_snapshot(snapshots, day)
+    snapshot = find_snapshot(symbol, exchange, at, directory=directory)
     return _load_snapshot_symbol(
         str(snapshot.path), snapshot.exchange, snapshot.effective_date, symbol
     )
 
 
+# --------------------------------------------------------------------------------------------
+# Reading and writing snapshot files
+# --------------------------------------------------------------------------------------------
+
+
 @functools.lru_cache(maxsize=64)
 def _read_snapshot(path: str) -> dict[str, Any]:
+    """Return ``{symbol: ccxt rows}`` of a snapshot file (either format, gzip or not)."""
     try:
-        with open(path, encoding="utf-8") as handle:
-            content = json.load(handle)
-    except (OSError, json.JSONDecodeError) as error:
-        raise DataError(f"cannot read tier snapshot {path}: {error}; restore the file") from None
-    if not isinstance(content, dict):
+        if path.endswith(".gz"):
+            with gzip.open(path, "rt", encoding="utf-8") as handle:
+                content = json.load(handle)
+        else:
+            with open(path, encoding="utf-8") as handle:
+                content = json.load(handle)
+    except (OSError, EOFError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        reason = " ".join(str(error).split())[:120]
+        raise DataError(
+            f"cannot read tier snapshot {path}: {reason}; restore the file (or delete it if "
+            "`download` wrote it, and download again)"
+        ) from None
+    if isinstance(content, dict) and "format" in content:
+        return _expand_compact(path, content)
+    if not isinstance(content, dict) or not all(
+        isinstance(rows, list) for rows in content.values()
+    ):
         raise DataError(
             f"tier snapshot {path} is not a mapping of symbol to tiers (ccxt "
             "fetch_leverage_tiers structure); restore the file"
         )
     return content
+
+
+def _expand_compact(path: str, content: dict[str, Any]) -> dict[str, Any]:
+    """The ``{symbol: ccxt rows}`` view of a compact snapshot (see :func:`compact_snapshot`)."""
+    tables = content.get("tiers")
+    if content.get("format") != COMPACT_FORMAT or list(content.get("columns") or ()) != list(
+        COMPACT_COLUMNS
+    ):
+        raise DataError(
+            f"tier snapshot {path} has format {content.get('format')!r} with columns "
+            f"{content.get('columns')!r}; this version reads {COMPACT_FORMAT!r} with columns "
+            f"{list(COMPACT_COLUMNS)}; restore the file"
+        )
+    if not isinstance(tables, dict):
+        raise DataError(f"tier snapshot {path} has no 'tiers' mapping; restore the file")
+    expanded: dict[str, Any] = {}
+    for symbol, rows in tables.items():
+        if not isinstance(rows, list) or not all(
+            isinstance(row, list) and len(row) == len(COMPACT_COLUMNS) for row in rows
+        ):
+            raise DataError(
+                f"tier snapshot {path}: the rows of {symbol!r} are not lists of "
+                f"{len(COMPACT_COLUMNS)} values ({', '.join(COMPACT_COLUMNS)}); restore the file"
+            )
+        expanded[symbol] = [
+            {
+                "minNotional": row[0],
+                "maxNotional": row[1],
+                "maintenanceMarginRate": row[2],
+                "maxLeverage": row[3],
+                "info": {} if row[4] is None else {"cum": row[4]},
+            }
+            for row in rows
+        ]
+    return expanded
 
 
 @functools.lru_cache(maxsize=256)
@@ -507,11 +681,134 @@ def _load_snapshot_symbol(
         known = sorted(content)
         raise ConfigError(
             f"symbol {symbol!r} is not in the {exchange} tier snapshot of "
-            f"{effective_date.isoformat()}{_suggest(symbol, known)}; available: {', '.join(known)}"
+            f"{effective_date.isoformat()}{_suggest(symbol, known)}; {_some(known)}"
         )
     return LeverageTiers.from_ccxt(
         symbol, rows, exchange=exchange, effective_date=effective_date, source=path
     )
+
+
+def _number_or_none(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
+def compact_snapshot(
+    tables: Mapping[str, Iterable[Mapping[str, Any]]],
+    *,
+    exchange: str,
+    effective_date: dt.date,
+    source: str,
+    notes: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Convert ccxt ``fetch_leverage_tiers``-style tables to the compact snapshot document.
+
+    Every table is validated first (:meth:`LeverageTiers.from_ccxt`: gaps, order, ``cum``),
+    so an inconsistent table is refused before anything is written.  A row keeps the five
+    :data:`COMPACT_COLUMNS`; ``cum`` is the venue's stated value (Binance ``cum``, Bybit
+    ``mmDeduction``) or null when the venue states none (it is then recomputed on load).
+
+    Parameters
+    ----------
+    tables : mapping
+        ``{symbol: [ccxt tier rows]}``.
+    exchange : str
+        ccxt exchange id.
+    effective_date : date
+        Date the tables were recorded.
+    source : str
+        Where they came from (package and version, or the ccxt method and version).
+    notes : mapping, optional
+        Extra provenance kept in the file (e.g. OKX's contract conversion).
+
+    Raises
+    ------
+    ConfigError
+        For an inconsistent table (one line naming the symbol and bracket).
+    """
+    compact: dict[str, list[list[float | None]]] = {}
+    for symbol in sorted(tables):
+        rows = list(tables[symbol])
+        LeverageTiers.from_ccxt(
+            symbol, rows, exchange=exchange, effective_date=effective_date, source=source
+        )
+        compact[symbol] = [
+            [
+                float(row["minNotional"]),
+                float(row["maxNotional"]),
+                float(row["maintenanceMarginRate"]),
+                float(row["maxLeverage"]),
+                _number_or_none(_stated_cum(row.get("info"))),
+            ]
+            for row in rows
+        ]
+    document: dict[str, Any] = {
+        "format": COMPACT_FORMAT,
+        "exchange": exchange,
+        "effective_date": effective_date.isoformat(),
+        "source": source,
+        "columns": list(COMPACT_COLUMNS),
+    }
+    if notes:
+        document["notes"] = dict(notes)
+    document["tiers"] = compact
+    return document
+
+
+def write_snapshot(
+    folder: str | os.PathLike[str],
+    tables: Mapping[str, Iterable[Mapping[str, Any]]],
+    *,
+    exchange: str,
+    effective_date: dt.date,
+    source: str,
+    notes: Mapping[str, Any] | None = None,
+) -> Path:
+    """Write (or extend) ``<folder>/<exchange>-<date>.json.gz`` with ``tables``; return it.
+
+    When that day's file exists, its other symbols are kept and the given ones replaced.  The
+    file is written to a temporary name and moved into place atomically.
+
+    Raises
+    ------
+    ConfigError
+        For an inconsistent table (nothing is written).
+    DataError
+        When an existing file of that day cannot be read (it is left as it is).
+    """
+    target = Path(folder) / f"{exchange}-{effective_date.isoformat()}.json.gz"
+    merged: dict[str, Any] = {}
+    if target.is_file():
+        merged.update(_read_snapshot(str(target.resolve())))
+    merged.update({symbol: list(rows) for symbol, rows in tables.items()})
+    document = compact_snapshot(
+        merged, exchange=exchange, effective_date=effective_date, source=source, notes=notes
+    )
+    target.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
+    try:
+        with (
+            os.fdopen(handle, "wb") as raw,
+            gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) as zipped,
+        ):
+            zipped.write(json.dumps(document, separators=(",", ":")).encode("utf-8"))
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(temporary, 0o666 & ~umask)  # mkstemp creates 0600; files get the usual mode
+        os.replace(temporary, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise
+    _read_snapshot.cache_clear()
+    _load_snapshot_symbol.cache_clear()
+    return target
+
+
+def _some(known: Sequence[str], limit: int = 8) -> str:
+    """``available: a, b, c`` or ``907 symbols available, e.g. a, b, ...`` when there are many."""
+    if len(known) <= limit:
+        return f"available: {', '.join(known) or 'none'}"
+    return f"{len(known)} symbols available, e.g. {', '.join(known[:limit])}"
 
 
 def _suggest(word: str, choices: Sequence[str]) -> str:

@@ -33,7 +33,7 @@ def test_position_arguments_reach_the_library(capsys):
         *("--symbol", "ETH/USDT:USDT", "--at", "2025-10-10"),
     )
     tiers = load_tiers("ETH/USDT:USDT", at="2025-10-10")
-    assert result["snapshot_date"] == "2024-10-24"
+    assert result["snapshot_date"] == "2025-10-07"  # freqtrade 2025.9.1's table
     assert result["liquidation_price"] == liquidation_price(
         "binance", "short", 2500.0, 40.0, 20.0, tiers=tiers
     )

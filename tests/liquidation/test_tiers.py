@@ -9,18 +9,28 @@ import pytest
 from backtest.errors import ConfigError, DataError
 from backtest.liquidation.tiers import (
     DEFAULT_TIERS_DIR,
+    SNAPSHOT_PATTERN,
     LeverageTiers,
     Tier,
+    _read_snapshot,
     list_snapshots,
     load_tiers,
 )
 
-SNAPSHOTS = sorted(DEFAULT_TIERS_DIR.glob("*.json"))
+SNAPSHOTS = sorted(
+    path for path in DEFAULT_TIERS_DIR.iterdir() if SNAPSHOT_PATTERN.match(path.name)
+)
 SYMBOLS = ("BTC/USDT:USDT", "ETH/USDT:USDT")
 
 
 def raw_rows(path: Path, symbol: str) -> list[dict]:
-    return json.loads(path.read_text(encoding="utf-8"))[symbol]
+    return _read_snapshot(str(path.resolve()))[symbol]
+
+
+def name_parts(path: Path) -> tuple[str, str]:
+    match = SNAPSHOT_PATTERN.match(path.name)
+    assert match is not None
+    return match["exchange"], match["date"]
 
 
 def table(rows: list[tuple[float, float, float, float, float]]) -> tuple[Tier, ...]:
@@ -37,7 +47,7 @@ GOOD = [
 @pytest.mark.parametrize("path", SNAPSHOTS, ids=lambda path: path.name)
 @pytest.mark.parametrize("symbol", SYMBOLS)
 def test_snapshot_loads_in_ccxt_fields(path, symbol):
-    exchange, date = path.stem.split("-", 1)
+    exchange, date = name_parts(path)
     tiers = load_tiers(symbol, exchange, at=date)
     assert tiers.effective_date == dt.date.fromisoformat(date)
     assert Path(tiers.source) == path.resolve()
@@ -61,20 +71,21 @@ def test_snapshot_names_are_dated_and_ordered():
 @pytest.mark.parametrize(
     ("at", "expected"),
     [
-        (None, -1),
-        ("2019-09-01", 0),  # before every snapshot: the earliest one
-        ("2024-10-24", 0),
-        ("2025-10-10", 0),
-        (dt.date(2026, 9, 29), 0),
-        (dt.date(2026, 9, 30), 1),
-        (dt.datetime(2027, 1, 1, 12, 0), 1),
-        ("2026-09-30T23:00:00-05:00", 1),  # aware: converted to UTC first (Oct 1st)
-        ("2026-09-29T23:00:00-05:00", 1),  # 2026-09-30 04:00 UTC
+        (None, "2026-09-30"),
+        ("2019-09-01", "2024-10-24"),  # before every snapshot: the earliest one
+        ("2024-10-24", "2024-10-24"),
+        ("2024-10-31", "2024-10-31"),
+        ("2025-10-06", "2024-10-31"),
+        ("2025-10-10", "2025-10-07"),
+        (dt.date(2026, 9, 29), "2025-10-07"),
+        (dt.date(2026, 9, 30), "2026-09-30"),
+        (dt.datetime(2027, 1, 1, 12, 0), "2026-09-30"),
+        ("2026-09-30T23:00:00-05:00", "2026-09-30"),  # aware: converted to UTC first (Oct 1st)
+        ("2026-09-29T23:00:00-05:00", "2026-09-30"),  # 2026-09-30 04:00 UTC
     ],
 )
 def test_snapshot_in_force_at_date(at, expected):
-    snapshots = list_snapshots("binanceusdm")
-    assert load_tiers(at=at).effective_date == snapshots[expected].effective_date
+    assert load_tiers(at=at).effective_date == dt.date.fromisoformat(expected)
 
 
 def test_bad_date_is_a_config_error():
@@ -192,7 +203,7 @@ def test_bracket_lookup_rejects_out_of_range_notional(notional):
 
 def test_maintenance_margin_is_continuous_at_every_floor():
     for path in SNAPSHOTS:
-        exchange, date = path.stem.split("-", 1)
+        exchange, date = name_parts(path)
         for symbol in SYMBOLS:
             tiers = load_tiers(symbol, exchange, at=date).tiers
             for below, above in itertools.pairwise(tiers):
