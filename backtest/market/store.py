@@ -20,10 +20,13 @@ one, never half of one.
 
 from __future__ import annotations
 
+import datetime as dt
+import errno
+import hashlib
 import os
 import re
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,6 +37,7 @@ import pyarrow.parquet as pq
 
 from backtest._paths import bundled_data_dir
 from backtest.errors import ConfigError, DataError
+from backtest.market.checks import check_series_values
 from backtest.market.timeframes import (
     format_date_argument,
     format_ms,
@@ -104,6 +108,10 @@ def search_roots(data_dir: str | os.PathLike[str] | None = None) -> list[Path]:
     return unique
 
 
+#: Longest symbol accepted (ccxt's longest, options such as BTC/USD:BTC-250328-100000-C, are ~30).
+MAX_SYMBOL_LENGTH = 100
+
+
 def symbol_file_stem(symbol: str) -> str:
     """Return the file-name form of a ccxt symbol: ``BTC/USDT:USDT`` -> ``BTC_USDT_USDT``.
 
@@ -111,6 +119,11 @@ def symbol_file_stem(symbol: str) -> str:
     the timeframe and series stays unambiguous (dated futures: ``BTC/USDT:USDT-250328`` ->
     ``BTC_USDT_USDT_250328``).
     """
+    if isinstance(symbol, str) and len(symbol) > MAX_SYMBOL_LENGTH:
+        raise ConfigError(
+            f"symbol {symbol[:40]!r}... is {len(symbol):,} characters long; ccxt symbols are "
+            f"short (BTC/USDT:USDT), at most {MAX_SYMBOL_LENGTH} characters here"
+        )
     if not symbol or "/" not in symbol:
         raise ConfigError(
             f"symbol {symbol!r} is not a ccxt unified symbol; write it like BTC/USDT:USDT "
@@ -195,10 +208,20 @@ def read_series(
     """
     path = Path(path)
     try:
-        table = pq.read_table(path)
+        with open(path, "rb") as handle:
+            table = pq.read_table(handle)
     except FileNotFoundError:
         raise
-    except (pa.ArrowException, OSError) as error:
+    except (IsADirectoryError, NotADirectoryError, PermissionError) as error:
+        raise DataError(unreadable_message(path, error)) from None
+    except OSError as error:
+        if error.errno in _ACCESS_ERRNOS:
+            raise DataError(unreadable_message(path, error)) from None
+        raise DataError(
+            f"{path} is not a readable Parquet file (corrupt or truncated: {error}); "
+            "delete it and download again"
+        ) from error
+    except pa.ArrowException as error:
         raise DataError(
             f"{path} is not a readable Parquet file (corrupt or truncated: {error}); "
             "delete it and download again"
@@ -233,12 +256,42 @@ def read_series(
     frame = table.to_pandas()
     timestamps = frame[TIMESTAMP].to_numpy()
     if timestamps.size > 1 and not np.all(np.diff(timestamps) > 0):
+        row = int(np.flatnonzero(np.diff(timestamps) <= 0)[0]) + 1
         raise DataError(
-            f"{path} has unsorted or repeated timestamps (damaged); delete it and download again"
+            f"{path} has unsorted or repeated timestamps (damaged) at row {row + 1} "
+            f"(timestamp_ms {int(timestamps[row])}); delete it and download again"
         )
+    check_series_values(frame, series, str(path), step_ms=_step_of(path, series, meta))
     frame.attrs.update(meta)
     frame.attrs["path"] = str(path)
     return frame
+
+
+#: errno values that mean "not allowed" or "not a file", not "damaged".
+_ACCESS_ERRNOS = {errno.EACCES, errno.EPERM, errno.EISDIR, errno.ENOTDIR, errno.ENAMETOOLONG}
+
+
+def unreadable_message(path: Path, error: OSError) -> str:
+    """One line for a store file or folder the system refuses to open (not a damaged file)."""
+    reason = error.strerror or str(error)
+    if error.errno == errno.ENAMETOOLONG:
+        return f"cannot read {path}: {reason}; check the symbol and the data folder's path"
+    if error.errno in (errno.EISDIR, errno.ENOTDIR):
+        return f"cannot read {path}: {reason} (a folder where a data file belongs); move it away"
+    return f"cannot read {path}: {reason}; check the permissions of the file and its folders"
+
+
+def _step_of(path: Path, series: str, meta: dict[str, str]) -> int | None:
+    """The bar length of a candle file, from its metadata (None for other series)."""
+    if series not in ("ohlcv", "mark"):
+        return None
+    try:
+        return timeframe_to_ms(meta.get("timeframe", ""))
+    except ConfigError:
+        raise DataError(
+            f"{path} names timeframe {meta.get('timeframe')!r} in its metadata, which is not a "
+            "timeframe; delete it and download again"
+        ) from None
 
 
 def merge_series(old: pd.DataFrame, new: pd.DataFrame) -> pd.DataFrame:
@@ -477,6 +530,50 @@ def _range_text(since_ms: int | None, until_ms: int | None) -> str:
     return f"{start} .. {end}"
 
 
+def check_data_dir(data_dir: str | os.PathLike[str] | None = None) -> None:
+    """Refuse a store folder the user named (``data_dir`` or ``$BACKTEST_DATA``) that is missing.
+
+    Without either, the store is ``./data``, which may be absent (the bundled sample is used).
+
+    Raises
+    ------
+    DataError
+        When the named folder does not exist or is not a folder.
+    """
+    if data_dir is not None:
+        folder, origin = Path(data_dir), "--data-dir"
+    elif os.environ.get("BACKTEST_DATA"):
+        folder, origin = Path(os.environ["BACKTEST_DATA"]), "$BACKTEST_DATA"
+    else:
+        return
+    try:
+        exists = folder.is_dir()
+    except OSError as error:
+        raise DataError(unreadable_message(folder, error)) from None
+    if not exists:
+        what = "is not a folder" if folder.exists() else "does not exist"
+        raise DataError(
+            f"{origin} {folder} {what}; create it with `backtest download --data-dir {folder} "
+            "...`, fix the path, or leave it out to use ./data and the bundled sample"
+        )
+
+
+def _is_file(path: Path) -> bool:
+    """``path.is_file()``, with refusals other than "not there" turned into one-line errors.
+
+    A folder where the file belongs counts as present, so that :func:`read_series` names it.
+    """
+    try:
+        path.stat()
+    except FileNotFoundError:
+        return False
+    except OSError as error:
+        if error.errno == errno.ENOTDIR:
+            return False
+        raise DataError(unreadable_message(path, error)) from None
+    return True
+
+
 def _overlaps(times: np.ndarray, since_ms: int | None, until_ms: int | None) -> bool:
     if times.size == 0:
         return False
@@ -494,9 +591,47 @@ def _companion(
 ) -> pd.DataFrame | None:
     for root in roots:
         path = series_path(root, exchange, symbol, series, timeframe)
-        if path.is_file():
+        if _is_file(path):
             return read_series(path, series, exchange=exchange, symbol=symbol, timeframe=timeframe)
     return None
+
+
+def describe_files(sources: Mapping[str, str] | None) -> dict[str, dict[str, object]]:
+    """Describe the files a market frame was read from, for the run's record.
+
+    Parameters
+    ----------
+    sources : mapping
+        Series name -> path, as in ``load_market(...).attrs["sources"]``.
+
+    Returns
+    -------
+    dict
+        Series name -> ``{"path", "bytes", "modified", "sha256"}`` (absolute path, size,
+        modification time in UTC ISO form, SHA-256 of the content); a file that vanished
+        since it was read has only ``path``.
+    """
+    described: dict[str, dict[str, object]] = {}
+    for series, name in (sources or {}).items():
+        path = Path(name).resolve()
+        entry: dict[str, object] = {"path": str(path)}
+        try:
+            status = path.stat()
+            digest = hashlib.sha256()
+            with open(path, "rb") as handle:
+                for block in iter(lambda: handle.read(1 << 20), b""):
+                    digest.update(block)
+        except OSError:
+            described[series] = entry
+            continue
+        modified = dt.datetime.fromtimestamp(status.st_mtime, dt.UTC)
+        entry.update(
+            bytes=status.st_size,
+            modified=modified.isoformat(timespec="seconds"),
+            sha256=digest.hexdigest(),
+        )
+        described[series] = entry
+    return described
 
 
 def place_funding(
@@ -600,9 +735,10 @@ def load_market(
             f"since {format_ms(since_ms)} is not before until {format_ms(until_ms)}; "
             "swap them or widen the range"
         )
+    check_data_dir(data_dir)
     roots = search_roots(data_dir)
     candidates = [
-        root for root in roots if series_path(root, exchange, symbol, "ohlcv", timeframe).is_file()
+        root for root in roots if _is_file(series_path(root, exchange, symbol, "ohlcv", timeframe))
     ]
     if not candidates:
         others = sorted(

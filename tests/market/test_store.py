@@ -19,6 +19,7 @@ BTC = "BTC/USDT:USDT"
 ETH = "ETH/USDT:USDT"
 SAMPLE = store.SAMPLE_DIR / "binanceusdm"
 MINUTE = 60_000
+T0 = 1_735_689_600_000  # 2025-01-01 00:00 UTC: synthetic stores start here (values are checked)
 
 
 def sample_series(name: str, series: str) -> pd.DataFrame:
@@ -191,14 +192,14 @@ def test_backtest_data_environment_variable(tmp_path, monkeypatch):
 # funding placement
 # ---------------------------------------------------------------------------------------------
 def test_funding_on_first_bar_at_or_after_settlement(tmp_path):
-    bars = 5 * MINUTE * np.array([0, 1, 2, 3, 4, 8])  # a hole between 20 and 40 minutes
+    bars = T0 + 5 * MINUTE * np.array([0, 1, 2, 3, 4, 8])  # a hole between 20 and 40 minutes
     settlements = {
-        -10 * MINUTE: 0.5,  # before the first bar's period: no bar
-        2 * MINUTE: 0.01,  # inside bar 0 -> first bar opening after it: 5 min
-        10 * MINUTE + 4: 0.02,  # Binance stamps a few ms late -> the 10 min bar
-        25 * MINUTE: 0.03,  # in the hole -> 40 min bar
-        30 * MINUTE: 0.04,  # also in the hole -> added on the 40 min bar
-        41 * MINUTE: 0.9,  # after the last bar's open: no bar yet
+        T0 - 10 * MINUTE: 0.05,  # before the first bar's period: no bar
+        T0 + 2 * MINUTE: 0.01,  # inside bar 0 -> first bar opening after it: 5 min
+        T0 + 10 * MINUTE + 4: 0.02,  # Binance stamps a few ms late -> the 10 min bar
+        T0 + 25 * MINUTE: 0.03,  # in the hole -> 40 min bar
+        T0 + 30 * MINUTE: 0.04,  # also in the hole -> added on the 40 min bar
+        T0 + 41 * MINUTE: 0.049,  # after the last bar's open: no bar yet
     }
     write(tmp_path, "ohlcv", candles(bars))
     funding = pd.DataFrame(
@@ -206,23 +207,24 @@ def test_funding_on_first_bar_at_or_after_settlement(tmp_path):
     )
     write(tmp_path, "funding", funding, None)
     frame = store.load_market(BTC, "5m", data_dir=tmp_path)
-    rates = dict(zip(frame.index.asi8 // 1_000_000 // MINUTE, frame["funding_rate"], strict=True))
+    minutes = (frame.index.asi8 // 1_000_000 - T0) // MINUTE
+    rates = dict(zip(minutes, frame["funding_rate"], strict=True))
     assert np.isnan(rates[0]) and np.isnan(rates[15]) and np.isnan(rates[20])
     assert rates[5] == 0.01
     assert rates[10] == 0.02
     assert rates[40] == pytest.approx(0.07)
-    assert list(frame.attrs["funding_times"]) == [
+    assert list(frame.attrs["funding_times"] - T0) == [
         2 * MINUTE,
         10 * MINUTE + 4,
         25 * MINUTE,
         30 * MINUTE,
     ]
-    later = store.load_market(BTC, "5m", data_dir=tmp_path, since=10 * MINUTE)
-    assert list(later.attrs["funding_times"]) == [10 * MINUTE + 4, 25 * MINUTE, 30 * MINUTE]
+    later = store.load_market(BTC, "5m", data_dir=tmp_path, since=T0 + 10 * MINUTE)
+    assert list(later.attrs["funding_times"] - T0) == [10 * MINUTE + 4, 25 * MINUTE, 30 * MINUTE]
 
 
 def test_open_interest_joined_when_stored(tmp_path):
-    bars = 5 * MINUTE * np.arange(4)
+    bars = T0 + 5 * MINUTE * np.arange(4)
     write(tmp_path, "ohlcv", candles(bars))
     interest = pd.DataFrame(
         {
@@ -280,12 +282,12 @@ def test_wrong_column_types_and_unsorted_rows_are_refused(tmp_path):
 # writing, merging, gaps, listing
 # ---------------------------------------------------------------------------------------------
 def test_write_sorts_dedupes_and_round_trips(tmp_path):
-    frame = candles([600_000, 0, 300_000, 0])
-    frame.loc[3, "close"] = 7.0  # the later row for timestamp 0 wins
+    frame = candles(T0 + np.array([600_000, 0, 300_000, 0]))
+    frame.loc[3, "close"] = 103.5  # the later row for timestamp 0 wins
     path = write(tmp_path, "ohlcv", frame)
     back = store.read_series(path, "ohlcv", exchange="binanceusdm", symbol=BTC, timeframe="5m")
-    assert back["timestamp_ms"].tolist() == [0, 300_000, 600_000]
-    assert back["close"].tolist() == [7.0, 102.0, 100.0]
+    assert (back["timestamp_ms"] - T0).tolist() == [0, 300_000, 600_000]
+    assert back["close"].tolist() == [103.5, 102.0, 100.0]
     assert back.attrs["format"] == store.FORMAT_VERSION
     assert oct(path.stat().st_mode & 0o777) != oct(0o600)
 
