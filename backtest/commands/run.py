@@ -67,6 +67,14 @@ def add_run_arguments(parser: argparse.ArgumentParser, *, swept: bool = False) -
         "--since", help="first bar, UTC date or time (2025-10-01, 2025-10-01T12:00)"
     )
     market.add_argument("--until", help="last bar (exclusive), UTC date or time")
+    market.add_argument(
+        "--warmup",
+        metavar="SPAN",
+        help=(
+            "history before --since the liquidation map runs over, untraded: auto (default: "
+            "20 half-lives of the map's decay, 40d), 0 (none) or a span such as 30d"
+        ),
+    )
     market.add_argument("--data-dir", help="data store folder (default ./data, then the sample)")
 
     strategy = parser.add_argument_group("strategy")
@@ -127,6 +135,7 @@ def build_settings(args: argparse.Namespace) -> dict[str, Any]:
         "timeframe": args.timeframe,
         "since": args.since,
         "until": args.until,
+        "warmup": getattr(args, "warmup", None),
         "data_dir": args.data_dir,
         "strategy": args.strategy,
         "cash": args.cash,

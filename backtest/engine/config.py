@@ -133,6 +133,11 @@ class RunConfig:
         The data store (default ``./data``, then the bundled sample).
     liquidation_fee : float or None
         Clearance fee rate charged on a liquidation; None uses the venue's (Binance: 0.0125).
+    warmup : str or None
+        How long before ``since`` the liquidation map starts (:mod:`backtest.engine.warmup`):
+        None (``auto``) for the rule of :func:`backtest.liquidation.warmup.warmup_duration`
+        (20 half-lives of the map's decay, 40 days by default), ``"0"`` for none (the map
+        starts empty at ``since``), or a span such as ``"30d"``.
     """
 
     symbol: str = "BTC/USDT:USDT"
@@ -153,6 +158,7 @@ class RunConfig:
     near_miss_pct: float = 1.0
     data_dir: str | None = None
     liquidation_fee: float | None = None
+    warmup: str | None = None
 
     def __post_init__(self) -> None:
         from backtest.market.timeframes import parse_time, timeframe_to_ms
@@ -216,6 +222,11 @@ class RunConfig:
             if not 0.0 <= fee < 1.0:
                 raise ConfigError(f"liquidation_fee must be a fraction in [0, 1), got {fee!r}")
             set_("liquidation_fee", fee)
+        if self.warmup is not None:
+            from backtest.liquidation.warmup import format_warmup, parse_warmup
+
+            span = parse_warmup(self.warmup)
+            set_("warmup", None if span is None else format_warmup(span))
 
     # -- conversion -------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:

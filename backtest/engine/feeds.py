@@ -121,6 +121,13 @@ class PerpData(bt.feeds.PandasData):
     open_interest
         Open interest (base units) when stored.
 
+    Parameters
+    ----------
+    warmup : DataFrame, optional
+        Bars before the feed's first bar (same columns) that the liquidation map runs over
+        before the feed starts (:mod:`backtest.engine.warmup`).  They are not delivered as bars:
+        nothing trades, and no analyzer sees them.
+
     Notes
     -----
     With ``preload=True`` (the default and what :func:`backtest.engine.run` uses) every line
@@ -139,6 +146,7 @@ class PerpData(bt.feeds.PandasData):
         ("mark_low", -1),
         ("mark_close", -1),
         ("open_interest", -1),
+        ("warmup", None),
     )
 
     def __init__(self) -> None:

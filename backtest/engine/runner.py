@@ -26,6 +26,8 @@ from backtest.engine.broker import PerpetualBroker
 from backtest.engine.commission import PerpetualCommission
 from backtest.engine.config import RunConfig
 from backtest.engine.feeds import PerpData, date_numbers_to_index
+from backtest.engine.warmup import join_warmup, load_since, split_warmup
+from backtest.engine.warmup import logger as warmup_logger
 from backtest.errors import ConfigError, DataError, PluginError
 from backtest.results import Results
 
@@ -97,6 +99,7 @@ def build_cerebro(
     tiers: Any = None,
     progress: bool = False,
     liquidation_price_function: Any = None,
+    warmup: pd.DataFrame | None = None,
 ) -> PerpCerebro:
     """Assemble the Cerebro of a run (data, broker, strategy, analyzers) without running it.
 
@@ -114,6 +117,9 @@ def build_cerebro(
         Attach a progress bar.
     liquidation_price_function : callable, optional
         Replacement for :func:`backtest.liquidation.prices.liquidation_price`.
+    warmup : DataFrame, optional
+        Bars before ``frame`` that the liquidation map runs over first (not traded; see
+        :mod:`backtest.engine.warmup`).
 
     Returns
     -------
@@ -122,7 +128,7 @@ def build_cerebro(
     cerebro = PerpCerebro(run_config=config)
     cerebro.p.preload = True
     cerebro.p.runonce = True
-    cerebro.adddata(PerpData(dataname=frame), name=config.symbol)
+    cerebro.adddata(PerpData(dataname=frame, warmup=warmup), name=config.symbol)
     broker = PerpetualBroker(
         cash=config.cash,
         venue=config.venue,
@@ -181,14 +187,18 @@ def load_run_tiers(config: RunConfig, start: pd.Timestamp | None = None) -> Any:
 
 
 def load_run_frame(config: RunConfig) -> pd.DataFrame:
-    """The run's candles from the store (funding, mark price joined)."""
+    """The run's candles from the store (funding, mark price joined), from the map's warm-up on.
+
+    The bars before ``config.since`` are the liquidation map's warm-up
+    (:func:`backtest.engine.warmup.load_since`); :func:`run` does not trade them.
+    """
     from backtest.market.store import load_market
 
     return load_market(
         config.symbol,
         config.timeframe,
         exchange=config.exchange,
-        since=config.since,
+        since=load_since(config),
         until=config.until,
         data_dir=config.data_dir,
     )
@@ -237,7 +247,10 @@ def run(
     config : RunConfig
         The run.
     data : DataFrame, optional
-        Candles as from ``load_market`` (loaded from the store when omitted).
+        Candles as from ``load_market`` (loaded from the store when omitted, from the map's
+        warm-up on).  Bars before ``config.since`` are the liquidation map's warm-up: the map
+        runs over those within the warm-up (:mod:`backtest.engine.warmup`), nothing trades
+        them, and no table of the results holds them.
     strategy_class : type, optional
         The strategy; resolved from ``config.strategy`` by :mod:`backtest.plugins` when omitted.
     progress : bool
@@ -251,7 +264,9 @@ def run(
     Returns
     -------
     Results
-        ``meta.status == "complete"``.
+        ``meta.status == "complete"``; ``meta["warmup"]`` records the map's warm-up (requested,
+        used, first bar, bars, and whether missing data shortened it; a shortened warm-up is
+        also logged as one warning on the ``backtest.warmup`` logger).
 
     Raises
     ------
@@ -269,6 +284,15 @@ def run(
 
         strategy_class = resolve_strategy(config.strategy)
     frame = check_frame(data if data is not None else load_run_frame(config))
+    split = split_warmup(config, frame)
+    frame = split.frame
+    if frame.empty:
+        raise DataError(
+            f"the market frame has no bar at or after since {config.since}; widen --since/--until"
+        )
+    warning = split.warning(config)
+    if warning is not None:
+        warmup_logger.warning(warning)
     if tiers is None:
         tiers = load_run_tiers(config, frame.index[0])
     check_leverage(config, tiers)
@@ -279,6 +303,7 @@ def run(
         tiers=tiers,
         progress=progress,
         liquidation_price_function=liquidation_price_function,
+        warmup=split.warmup,
     )
     meta = {
         "run_id": make_run_id(config, strategy_class, started),
@@ -289,6 +314,7 @@ def run(
         "started": _iso(started),
         "finished": None,
         "version": _version(),
+        "warmup": dict(split.info),
     }
     try:
         strategies = cerebro.run()
@@ -311,7 +337,7 @@ def run(
         raise
     meta["finished"] = _iso(dt.datetime.now(dt.UTC))
     strategy = strategies[0]
-    heatmap = heatmap_table(frame, _map_params(config, strategy))
+    heatmap = heatmap_table(frame, _map_params(config, strategy), warmup=split.warmup)
     return _collect(config, meta, frame, strategy, heatmap=heatmap)
 
 
@@ -383,13 +409,15 @@ def heatmap_table(
     *,
     max_snapshots: int = HEATMAP_SNAPSHOTS,
     bins: int = HEATMAP_BINS,
+    warmup: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """The liquidation map's density at regular snapshot bars, on one price grid.
 
     The map (:class:`~backtest.liquidation.heatmap.LiquidationMap` with ``map_params``) runs
-    over the whole frame, copying its density every ``k`` bars (``k`` chosen so that there are
-    at most ``max_snapshots`` copies).  Each copy is re-bucketed by overlap
-    (:func:`backtest.liquidation.picture.rebucket`) onto ``bins`` equal-width bins spanning
+    over the warm-up bars, if any, and the whole frame, copying its density every ``k`` bars of
+    the frame (``k`` chosen so that there are at most ``max_snapshots`` copies).  Each copy is
+    re-bucketed by overlap (:func:`backtest.liquidation.picture.rebucket`) onto ``bins``
+    equal-width bins spanning
     ``[0.85 x lowest low, 1.15 x highest high]``; notional outside that span is dropped.
 
     Parameters
@@ -402,6 +430,8 @@ def heatmap_table(
         Snapshot bars kept at most.
     bins : int
         Price bins of the grid.
+    warmup : DataFrame, optional
+        Bars before the frame the map runs over first (no snapshot is taken in them).
 
     Returns
     -------
@@ -422,8 +452,11 @@ def heatmap_table(
     if not (np.isfinite(low) and np.isfinite(high) and high > low > 0):
         return empty
     every = max(1, -(-length // max_snapshots))
+    count = 0 if warmup is None else len(warmup)
+    positions = list(range(count + every - 1, count + length, every))
+    whole = join_warmup(warmup, frame)
     try:
-        result = LiquidationMap(MapParams.from_dict(map_params)).run(frame, snapshot_every=every)
+        result = LiquidationMap(MapParams.from_dict(map_params)).run(whole, snapshot_at=positions)
     except (ConfigError, DataError):
         return empty
     snapshots = [item for item in result.snapshots if item.time is not None]

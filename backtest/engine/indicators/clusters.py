@@ -4,6 +4,10 @@ In ``runonce`` mode the map's kernel runs once over the whole buffer, reading Nu
 feed's lines and writing into views of this indicator's own lines (nothing is copied).  In
 ``next`` mode (``runonce=False``, live feeds) the same kernel is stepped bar by bar through the
 map's stepper.  Both paths give the same lines.
+
+When the feed carries warm-up bars (``PerpData(warmup=frame)``, :mod:`backtest.engine.warmup`),
+the map runs over them first: the lines from the feed's first bar on are those of a map started
+at the warm-up's first bar, as :meth:`LiquidationMap.run` over both gives them.
 """
 
 from __future__ import annotations
@@ -79,8 +83,18 @@ def feed_bar_seconds(data: Any) -> float | None:
     return seconds_per_unit * float(getattr(data, "_compression", 1) or 1)
 
 
+def feed_warmup(data: Any) -> Any:
+    """The feed's warm-up bars (``PerpData(warmup=...)``): a non-empty DataFrame, or None."""
+    warmup = getattr(getattr(data, "p", None), "warmup", None)
+    if warmup is None or len(warmup) == 0:
+        return None
+    return warmup
+
+
 def feed_tiers(data: Any, liquidation_map: Any) -> Any:
     """Leverage tiers of the feed's symbol in force at its first bar, or None.
+
+    The first bar is the first warm-up bar when the feed has warm-up bars.
 
     The choice ``LiquidationMap.run`` makes for a frame: the symbol from the frame's
     ``attrs`` (BTC when unknown or without a bundled snapshot).  None when the map needs no
@@ -98,7 +112,10 @@ def feed_tiers(data: Any, liquidation_map: Any) -> Any:
     symbol = attrs.get("symbol") or "BTC/USDT:USDT"
     at = None
     datetimes = feed_line(data, "datetime")
-    if datetimes is not None and data.buflen() > 0 and math.isfinite(datetimes.array[0]):
+    warmup = feed_warmup(data)
+    if warmup is not None:
+        at = warmup.index[0].to_pydatetime()
+    elif datetimes is not None and data.buflen() > 0 and math.isfinite(datetimes.array[0]):
         at = bt.num2date(datetimes.array[0])
     try:
         return load_tiers(symbol, at=at)
@@ -172,6 +189,27 @@ class LiquidationClusters(bt.Indicator):
             if (line := feed_line(self.data, name)) is not None
         }
         self._stepper: Any = None
+        self._warmup_columns: dict[str, np.ndarray] | None = None
+
+    def warmup_columns(self) -> dict[str, np.ndarray] | None:
+        """The warm-up bars' candle and optional inputs as float64 arrays (None: no warm-up).
+
+        Optional inputs the warm-up frame lacks are NaN (as on the feed).  Built once.
+        """
+        if self._warmup_columns is None:
+            warmup = feed_warmup(self.data)
+            if warmup is None:
+                return None
+            length = len(warmup)
+            columns = {}
+            for name in (*_CANDLE_LINES, *self._optional_lines):
+                if name in warmup.columns:
+                    values = warmup[name].to_numpy(dtype=np.float64, na_value=np.nan)
+                else:
+                    values = np.full(length, np.nan)
+                columns[name] = np.ascontiguousarray(values, dtype=np.float64)
+            self._warmup_columns = columns
+        return self._warmup_columns
 
     def map_context(self) -> dict[str, Any]:
         """Bar length and tiers the map runs with (resolved once from the feed, then kept).
@@ -202,27 +240,58 @@ class LiquidationClusters(bt.Indicator):
         if end <= 0:
             return
         inputs = [line_view(line, end) for line in self._candle_lines]
-        optional = {}
-        for name, line in self._optional_lines.items():
-            view = line_view(line, end)
-            optional[name] = view if not np.isnan(view).all() else None
+        optional = {name: line_view(line, end) for name, line in self._optional_lines.items()}
         out = {
             name: line_view(line, end, writeable=True)
             for name, line in zip(CLUSTER_LINES, self.lines, strict=True)
         }
-        result = self.liquidation_map.run_arrays(*inputs, **optional, out=out, **self.map_context())
-        _copy_if_detached(result, out)
+        warmup = self.warmup_columns()
+        if warmup is not None:
+            # the warm-up bars first, then the feed's: one kernel call over both
+            count = len(warmup[_CANDLE_LINES[0]])
+            inputs = [
+                np.concatenate((warmup[name], view))
+                for name, view in zip(_CANDLE_LINES, inputs, strict=True)
+            ]
+            optional = {
+                name: np.concatenate((warmup[name], view)) for name, view in optional.items()
+            }
+            targets = None
+        else:
+            count = 0
+            targets = out
+        optional = {
+            name: values if not np.isnan(values).all() else None
+            for name, values in optional.items()
+        }
+        result = self.liquidation_map.run_arrays(
+            *inputs, **optional, out=targets, **self.map_context()
+        )
+        if warmup is not None:
+            for name, target in out.items():
+                target[:] = result[name][count:]
+        else:
+            _copy_if_detached(result, out)
 
     # -- next: one bar at a time through the map's stepper ----------------------------------
     def nextstart(self) -> None:
-        """Start a fresh stepper on the first bar, then compute it."""
-        self._stepper = self.liquidation_map.stepper(**self.map_context())
+        """Start a fresh stepper (stepped over the warm-up bars) on the first bar, compute it."""
+        self._stepper = self._new_stepper()
         self.next()
+
+    def _new_stepper(self) -> Any:
+        stepper = self.liquidation_map.stepper(**self.map_context())
+        warmup = self.warmup_columns()
+        if warmup is not None:
+            names = (*_CANDLE_LINES, *self._optional_lines)
+            for row in zip(*(warmup[name].tolist() for name in names), strict=True):
+                stepper.update(*row[:5], **dict(zip(names[5:], row[5:], strict=True)))
+        return stepper
 
     def next(self) -> None:
         """Step the map over the current bar and write its outputs at index 0."""
         if self._stepper is None:
-            self._stepper = self.liquidation_map.stepper(**self.map_context())
+            self._stepper = self._new_stepper()
         open_, high, low, close, volume = (line[0] for line in self._candle_lines)
         optional = {name: line[0] for name, line in self._optional_lines.items()}
         values = self._stepper.update(open_, high, low, close, volume, **optional)
