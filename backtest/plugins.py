@@ -1,11 +1,16 @@
 """Finding, loading and describing strategy plugins.
 
-Strategies are :class:`backtest.Strategy` subclasses found, in this order (a later source does
-not override an earlier one; a clash is reported):
+Strategies are :class:`backtest.Strategy` subclasses found in:
 
 1. the project's built-in ``strategies/`` folder;
 2. a ``strategies/`` folder in the current working directory;
 3. installed packages, through the entry-point group ``backtest.strategies``.
+
+Names are unique.  A user's strategy (2 or 3) that reuses a built-in's name replaces the
+built-in, with a note (printed when it is run and by ``backtest strategies``); two user
+strategies of the same name are ambiguous, and running that name is refused naming both files.
+One broken file (a syntax error, a failing import, even ``sys.exit`` at import) is listed with
+its error and leaves every other strategy usable.
 
 A run may also name a class directly: ``path/to/file.py:ClassName`` or
 ``package.module:ClassName``.  Files are loaded by path under private module names, so a user's
@@ -16,10 +21,13 @@ with its real cause; strategy names and parameter keys that do not exist get "di
 from __future__ import annotations
 
 import ast
+import contextlib
 import difflib
 import importlib
 import importlib.util
 import inspect
+import logging
+import math
 import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -30,6 +38,8 @@ from typing import Any
 
 from backtest.errors import ConfigError, PluginError
 from backtest.strategy import INTERFACE_VERSION, Strategy
+
+logger = logging.getLogger(__name__)
 
 ENTRY_POINT_GROUP = "backtest.strategies"
 BUILTIN_FOLDER = Path(__file__).resolve().parent.parent / "strategies"
@@ -57,21 +67,60 @@ class StrategyInfo:
 
 @dataclass
 class Catalogue:
-    """Every strategy found, plus the files that could not be loaded."""
+    """Every strategy found, plus the files that could not be loaded.
+
+    Attributes
+    ----------
+    strategies : dict
+        Name -> :class:`StrategyInfo` of every usable strategy.
+    errors : list of str
+        One line per file or entry point that could not be loaded, or name clash.
+    notes : dict
+        Name -> one line, for a user's strategy that replaces a built-in of the same name.
+    ambiguous : dict
+        Name -> the sources of two or more user strategies sharing it (refused when run).
+    """
 
     strategies: dict[str, StrategyInfo] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
+    notes: dict[str, str] = field(default_factory=dict)
+    ambiguous: dict[str, list[str]] = field(default_factory=dict)
 
-    def add(self, info: StrategyInfo) -> None:
-        """Register ``info`` unless a different class already holds its name."""
-        existing = self.strategies.get(info.name)
-        if existing is not None and existing.cls is not info.cls:
-            self.errors.append(
-                f"{info.source}: strategy {info.name} is already defined in {existing.source}; "
-                "rename one of them (the first one found is used)"
-            )
+    def add(self, info: StrategyInfo, *, builtin: bool = False) -> None:
+        """Register ``info``: a user's strategy replaces a built-in of its name, with a note.
+
+        Two user strategies of one name make the name ambiguous (see :attr:`ambiguous`).
+        """
+        if info.name in self.ambiguous:
+            self.ambiguous[info.name].append(info.source)
             return
-        self.strategies[info.name] = info
+        existing = self.strategies.get(info.name)
+        if existing is None or existing.cls is info.cls:
+            self.strategies[info.name] = info
+            return
+        if existing.source in self.builtin_sources and not builtin:
+            self.notes[info.name] = (
+                f"strategy {info.name} from {info.source} replaces the built-in one "
+                f"({existing.source}); rename yours to keep both"
+            )
+            self.strategies[info.name] = info
+            return
+        self.ambiguous[info.name] = [existing.source, info.source]
+        del self.strategies[info.name]
+        self.notes.pop(info.name, None)
+        self.errors.append(
+            f"{info.source}: strategy {info.name} is also defined in {existing.source}; "
+            "rename one of them (running that name is refused until then)"
+        )
+
+    @property
+    def builtin_sources(self) -> set[str]:
+        """Sources that are files of the built-in ``strategies/`` folder."""
+        return {
+            info.source
+            for info in self.strategies.values()
+            if Path(info.source).parent == BUILTIN_FOLDER
+        }
 
 
 def strategy_parameters(cls: type[Strategy]) -> dict[str, Any]:
@@ -91,6 +140,10 @@ def _is_plugin(candidate: Any, module: ModuleType) -> bool:
 
 def _check_interface(cls: type[Strategy], source: str) -> None:
     version = getattr(cls, "INTERFACE_VERSION", INTERFACE_VERSION)
+    if isinstance(version, bool) or not isinstance(version, int):
+        raise PluginError(
+            f"{source}: {cls.__name__}.INTERFACE_VERSION must be an integer, got {version!r}"
+        )
     if version > INTERFACE_VERSION:
         raise PluginError(
             f"{source}: {cls.__name__} was written for plugin interface {version}, this version "
@@ -120,12 +173,15 @@ def load_file(path: str | Path) -> ModuleType:
     sys.modules[module_name] = module
     try:
         spec.loader.exec_module(module)
-    except Exception as error:
+    except (Exception, SystemExit) as error:
         del sys.modules[module_name]
         location = _error_location(error, file)
-        raise PluginError(
-            f"{file}{location}: failed to load: {type(error).__name__}: {error}"
-        ) from error
+        cause = (
+            f"called sys.exit({error.code!r})"
+            if isinstance(error, SystemExit)
+            else f"{type(error).__name__}: {error}"
+        )
+        raise PluginError(f"{file}{location}: failed to load: {cause}") from error
     return module
 
 
@@ -147,24 +203,33 @@ def _plugins_in(module: ModuleType, source: str) -> Iterable[StrategyInfo]:
             yield StrategyInfo(candidate.__name__, candidate, source)
 
 
-def _scan_folder(folder: Path, catalogue: Catalogue) -> None:
-    if not folder.is_dir():
+def _scan_folder(folder: Path, catalogue: Catalogue, *, builtin: bool = False) -> None:
+    try:
+        if not folder.is_dir():
+            return
+        files = sorted(folder.glob("*.py"))
+    except OSError as error:
+        catalogue.errors.append(f"{folder}: cannot be read: {error.strerror or error}")
         return
-    for file in sorted(folder.glob("*.py")):
+    for file in files:
         if file.name.startswith("_"):
             continue
         try:
             module = load_file(file)
+            found = list(_plugins_in(module, str(file)))
         except PluginError as error:
             catalogue.errors.append(str(error))
             continue
-        for info in _plugins_in(module, str(file)):
+        except Exception as error:  # a module whose members cannot even be listed
+            catalogue.errors.append(f"{file}: failed to load: {type(error).__name__}: {error}")
+            continue
+        for info in found:
             try:
                 _check_interface(info.cls, info.source)
             except PluginError as error:
                 catalogue.errors.append(str(error))
                 continue
-            catalogue.add(info)
+            catalogue.add(info, builtin=builtin)
 
 
 def _scan_entry_points(catalogue: Catalogue) -> None:
@@ -184,7 +249,7 @@ def _scan_entry_points(catalogue: Catalogue) -> None:
 def discover(working_directory: str | Path | None = None) -> Catalogue:
     """Find every strategy in the built-in folder, ``./strategies`` and entry points."""
     catalogue = Catalogue()
-    _scan_folder(BUILTIN_FOLDER, catalogue)
+    _scan_folder(BUILTIN_FOLDER, catalogue, builtin=True)
     local = Path(working_directory or Path.cwd()) / "strategies"
     if local.resolve() != BUILTIN_FOLDER:
         _scan_folder(local, catalogue)
@@ -211,7 +276,15 @@ def resolve_strategy(spec: str, working_directory: str | Path | None = None) -> 
     catalogue = discover(working_directory)
     info = catalogue.strategies.get(spec)
     if info is not None:
+        if spec in catalogue.notes:
+            logger.warning("note: %s", catalogue.notes[spec])
         return info.cls
+    if spec in catalogue.ambiguous:
+        sources = " and ".join(catalogue.ambiguous[spec])
+        raise PluginError(
+            f"strategy {spec} is defined in {sources}; rename one of them, or name the one "
+            "you mean as path/to/file.py:ClassName"
+        )
     names = sorted(catalogue.strategies)
     close = difflib.get_close_matches(spec, names, n=3, cutoff=0.5)
     hint = f"did you mean {', '.join(close)}? " if close else ""
@@ -288,14 +361,28 @@ def coerce_parameters(cls: type[Strategy], raw: Mapping[str, Any]) -> dict[str, 
     Strings (from ``-p name=value``) are converted to the type of the parameter's default;
     values already typed (from a TOML file) are checked against it.
 
+    Parameters named in the class attribute ``positive_params`` (periods and bar counts, e.g.
+    ``("fast", "slow")``) must be greater than zero.
+
     Raises
     ------
     ConfigError
-        For an unknown name (with "did you mean") or a value of the wrong type.
+        For an unknown name (with "did you mean"), a value of the wrong type, or a zero or
+        negative value of a parameter in ``positive_params``.
     """
-    return coerce_values(cls.__name__, strategy_parameters(cls), raw)
+    values = coerce_values(cls.__name__, strategy_parameters(cls), raw)
+    positive = getattr(cls, "positive_params", ())
+    for name, value in values.items():
+        if name in positive and isinstance(value, int | float) and not value > 0:
+            raise ConfigError(
+                f"{cls.__name__} parameter {name!r} must be greater than 0 (a period or count "
+                f"of bars), got {value!r}"
+            )
+    return values
 
 
+#: Largest magnitude of an integer parameter (what NumPy and the kernels can hold).
+MAX_INTEGER = 2**63 - 1
 _TRUE = {"true", "yes", "on", "1"}
 _FALSE = {"false", "no", "off", "0"}
 
@@ -329,23 +416,31 @@ def convert_value(what: str, value: Any, default: Any) -> Any:
             return value.strip().lower() in _TRUE
         raise ConfigError(f"{problem}, got {value!r}: use true or false")
     if isinstance(default, int):
+        number = None
         if isinstance(value, int) and not isinstance(value, bool):
-            return value
-        if isinstance(value, str):
-            try:
-                return int(value.strip())
-            except ValueError:
-                pass
-        raise ConfigError(f"{problem}, got {value!r}")
+            number = value
+        elif isinstance(value, str):
+            with contextlib.suppress(ValueError):
+                number = int(value.strip())
+        if number is None:
+            raise ConfigError(f"{problem}, got {_short(value)}")
+        if abs(number) > MAX_INTEGER:
+            raise ConfigError(f"{what} {_short(value)} is out of range (at most ±2**63 - 1)")
+        return number
     if isinstance(default, float):
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-        if isinstance(value, str):
-            try:
-                return float(value.strip())
-            except ValueError:
-                pass
-        raise ConfigError(f"{problem}, got {value!r}")
+        number = None
+        try:
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                number = float(value)
+            elif isinstance(value, str):
+                number = float(value.strip())
+        except (ValueError, OverflowError):
+            pass
+        if number is None:
+            raise ConfigError(f"{problem}, got {_short(value)}")
+        if not math.isfinite(number):
+            raise ConfigError(f"{what} must be a finite number, got {_short(value)}")
+        return number
     if isinstance(default, str):
         if isinstance(value, str):
             return value
@@ -356,6 +451,14 @@ def convert_value(what: str, value: Any, default: Any) -> Any:
             return expected(parsed)
         raise ConfigError(f"{problem}, got {value!r}: write e.g. {default!r}")
     return value
+
+
+def _short(value: Any) -> str:
+    """``repr`` of a value, cut to 60 characters (a 400-digit number is not echoed whole)."""
+    if isinstance(value, int) and value.bit_length() > 200:
+        return f"an integer of {value.bit_length()} bits"
+    text = repr(value)
+    return text if len(text) <= 60 else f"{text[:40]}... ({len(text):,} characters)"
 
 
 def _literal(text: str) -> Any:

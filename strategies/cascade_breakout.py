@@ -43,6 +43,7 @@ class CascadeBreakout(backtest.Strategy):
         ("stop_loss", 0.01),
         ("hold_bars", 48),
     )
+    positive_params = ("hold_bars",)
 
     def __init__(self) -> None:
         self.entry_bar = 0

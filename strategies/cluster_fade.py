@@ -50,6 +50,7 @@ class ClusterFade(backtest.Strategy):
         ("confirm_bars", 12),
         ("fade_shorts", True),
     )
+    positive_params = ("hold_bars", "confirm_bars")
 
     def __init__(self) -> None:
         self.entry_bar = 0

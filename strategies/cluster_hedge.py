@@ -45,6 +45,7 @@ class ClusterHedge(backtest.Strategy):
         ("round_tolerance", 0.004),
         ("min_cluster_share", 0.1),
     )
+    positive_params = ("settle_bars",)
 
     def __init__(self) -> None:
         self.hedged_below = math.nan  # price of the cluster we are hedged against

@@ -22,6 +22,7 @@ class SmaCross(backtest.Strategy):
 
     uses_clusters = False
     params = (("fast", 10), ("slow", 30), ("exposure", 1.0), ("allow_short", False))
+    positive_params = ("fast", "slow")
 
     def __init__(self) -> None:
         fast = bt.indicators.SMA(self.data.close, period=self.p.fast)

@@ -25,7 +25,11 @@ def register(subparsers: Any) -> None:
 
 
 def handle(args: argparse.Namespace) -> int:
-    """Print the catalogue; files that failed to load are reported on standard error."""
+    """Print the catalogue; files that failed to load are listed as broken with their error.
+
+    They are also repeated as warnings on standard error, where notes about user strategies
+    that replace a built-in of the same name go too.
+    """
     from backtest.plugins import discover
 
     catalogue = discover()
@@ -44,9 +48,15 @@ def handle(args: argparse.Namespace) -> int:
         for info in sorted(catalogue.strategies.values(), key=lambda item: item.name):
             print(f"{info.name}  —  {info.summary or '(no docstring)'}")
             print(f"    from {info.source}")
+            if info.name in catalogue.notes:
+                print("    (replaces the built-in strategy of this name)")
             for name, default in info.parameters.items():
                 print(f"    -p {name}={default!r}")
             print()
+        for error in catalogue.errors:
+            print(f"broken: {error}")
+    for note in catalogue.notes.values():
+        print(f"note: {note}", file=sys.stderr)
     for error in catalogue.errors:
         print(f"warning: {error}", file=sys.stderr)
     return 1 if catalogue.errors and not catalogue.strategies else 0
