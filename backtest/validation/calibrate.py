@@ -123,11 +123,29 @@ def objective_value(
     return value / weight_sum
 
 
+@dataclass(frozen=True, eq=False)
+class TrainingProblem:
+    """What a trial is scored on: one evaluator and truth per data set (symbol).
+
+    Picklable; travels to each Dask worker once.
+    """
+
+    evaluators: tuple[MapEvaluator, ...]
+    truths: tuple[tuple[np.ndarray, np.ndarray], ...]
+
+    def evaluate(self, params: MapParams, objective: Mapping[str, float]) -> float:
+        """The objective averaged over the data sets."""
+        values = []
+        for evaluator, (truth_long, truth_short) in zip(self.evaluators, self.truths, strict=True):
+            long, short = evaluator.evaluate(params)
+            values.append(objective_value(long, short, truth_long, truth_short, objective))
+        return float(np.mean(values))
+
+
 def evaluate_trial(
-    evaluator: MapEvaluator,
+    problem: TrainingProblem,
     values: Mapping[str, Any],
     base: MapParams,
-    truth: tuple[np.ndarray, np.ndarray],
     objective: Mapping[str, float],
 ) -> float | None:
     """Objective of one trial's values (None when they make invalid parameters)."""
@@ -135,8 +153,7 @@ def evaluate_trial(
         params = params_from_values(values, base)
     except ConfigError:
         return None
-    long, short = evaluator.evaluate(params)
-    return objective_value(long, short, truth[0], truth[1], objective)
+    return problem.evaluate(params, objective)
 
 
 @dataclass(frozen=True, eq=False)
@@ -149,9 +166,9 @@ class CalibrationResult:
         The fitted parameters (participation set in closed form).
     start : MapParams
         The parameters the search started from.
-    train, test : ValidationResult
-        Scorecards on the training window (in-sample) and the test window (None when no
-        bar follows the training window).
+    train, test : dict of str to ValidationResult
+        Scorecards per data set (symbol) on the training window (in-sample) and on the test
+        window (empty when no bar follows the training window).
     objective : dict
         The objective's weights.
     objective_start, objective_best : float
@@ -159,13 +176,13 @@ class CalibrationResult:
     trials : pandas.DataFrame
         One row per trial: its values and objective.
     settings : dict
-        Windows, seed, trials, workers, search space (JSON-able).
+        Windows, seed, trials, batch, search space (JSON-able).
     """
 
     params: MapParams
     start: MapParams
-    train: ValidationResult
-    test: ValidationResult | None
+    train: dict[str, ValidationResult]
+    test: dict[str, ValidationResult]
     objective: dict[str, float]
     objective_start: float
     objective_best: float
@@ -183,21 +200,35 @@ class CalibrationResult:
             "objective": {key: float(value) for key, value in self.objective.items()},
             "objective_start": float(self.objective_start),
             "objective_train": float(self.objective_best),
-            "train_scores": _flat_scores(self.train),
+            "train_scores": {name: _flat_scores(result) for name, result in self.train.items()},
             "versions": library_versions(),
         }
-        if self.test is not None:
-            record["test_scores"] = _flat_scores(self.test)
+        if self.test:
+            record["test_scores"] = {
+                name: _flat_scores(result) for name, result in self.test.items()
+            }
         return record
 
     def to_dict(self) -> dict[str, Any]:
-        """Parameters, settings and both scorecards (JSON-able)."""
+        """Parameters, settings and every scorecard (JSON-able)."""
         return {
             "params": self.params.to_dict(),
             "calibration": self.calibration_record(),
-            "train": self.train.to_dict(),
-            "test": None if self.test is None else self.test.to_dict(),
+            "train": {name: result.to_dict() for name, result in self.train.items()},
+            "test": {name: result.to_dict() for name, result in self.test.items()},
         }
+
+    def format(self) -> str:
+        """Objective before/after, then each data set's train and test scorecards."""
+        lines = [
+            f"objective on the training bars: start {self.objective_start:.4f} -> fitted "
+            f"{self.objective_best:.4f} ({len(self.trials)} trials)"
+        ]
+        for role, results in (("TRAIN (in-sample)", self.train), ("TEST", self.test)):
+            for name, result in results.items():
+                lines.append(f"\n== {role}: {name} ==")
+                lines.append(result.format())
+        return "\n".join(lines)
 
 
 def _flat_scores(result: ValidationResult) -> dict[str, Any]:
@@ -217,9 +248,30 @@ def _flat_scores(result: ValidationResult) -> dict[str, Any]:
     return flat
 
 
+def _data_sets(
+    candles: pd.DataFrame | Mapping[str, pd.DataFrame],
+    truth: pd.DataFrame | Mapping[str, pd.DataFrame],
+) -> list[tuple[str, pd.DataFrame, pd.DataFrame]]:
+    if isinstance(candles, pd.DataFrame) != isinstance(truth, pd.DataFrame):
+        raise ConfigError(
+            "give candles and truth both as frames or both as mappings keyed by symbol"
+        )
+    if isinstance(candles, pd.DataFrame):
+        assert isinstance(truth, pd.DataFrame)
+        name = str(candles.attrs.get("symbol") or "data")
+        return [(name, candles, check_truth(truth))]
+    assert not isinstance(truth, pd.DataFrame)
+    if set(candles) != set(truth) or not candles:
+        raise ConfigError(
+            "candles and truth must be keyed by the same symbols (at least one); got "
+            f"{sorted(candles)} and {sorted(truth)}"
+        )
+    return [(str(name), candles[name], check_truth(truth[name])) for name in candles]
+
+
 def calibrate(
-    candles: pd.DataFrame,
-    truth: pd.DataFrame,
+    candles: pd.DataFrame | Mapping[str, pd.DataFrame],
+    truth: pd.DataFrame | Mapping[str, pd.DataFrame],
     *,
     train_until: Any,
     train_since: Any = None,
@@ -234,18 +286,19 @@ def calibrate(
     scheduler: str | None = None,
     client: Any = None,
     progress: bool = True,
-    tiers: Any = None,
     meta: Mapping[str, Any] | None = None,
 ) -> CalibrationResult:
     """Fit map parameters on a training window; score them on the following test window.
 
     Parameters
     ----------
-    candles : pandas.DataFrame
+    candles : pandas.DataFrame or mapping of str to DataFrame
         Candles (as :func:`backtest.market.store.load_market` returns them) covering the
-        warm-up, the training and the test window.
-    truth : pandas.DataFrame
-        Recorded liquidations, columns ``long``/``short`` by bar open time (UTC).
+        warm-up, the training and the test window; a mapping (symbol -> frame) fits one set
+        of parameters to several symbols at once (the objective is their mean).
+    truth : pandas.DataFrame or mapping of str to DataFrame
+        Recorded liquidations, columns ``long``/``short`` by bar open time (UTC); keyed like
+        ``candles``.
     train_until : time
         End of the training window (exclusive); the test window starts here.
     train_since : time, optional
@@ -272,10 +325,8 @@ def calibrate(
         An open Dask client to use (tests, notebooks).
     progress : bool
         Show a progress bar.
-    tiers : LeverageTiers, optional
-        Binance tiers (bundled snapshot by default).
     meta : mapping, optional
-        Recorded in the settings (symbol, truth source...).
+        Recorded in the settings (truth source...).
 
     Returns
     -------
@@ -300,7 +351,7 @@ def calibrate(
         raise ConfigError(f"trials must be a whole number >= 1, got {trials!r}")
     if isinstance(workers, bool) or not isinstance(workers, int | np.integer) or workers < 1:
         raise ConfigError(f"workers must be a whole number >= 1, got {workers!r}")
-    truth = check_truth(truth)
+    data_sets = _data_sets(candles, truth)
     train_end = as_time(train_until, "train_until")
     if train_end is None:
         raise ConfigError("calibrate needs train_until (the end of the training window)")
@@ -312,29 +363,37 @@ def calibrate(
         raise ConfigError(f"test_until {test_end} is not after train_until {train_end}")
 
     # 1. training data only, from here to the fit's end
-    truth_step = bar_step(truth.index, "truth series")
-    train_truth = truth[truth.index + truth_step <= train_end]
-    if len(train_truth) < 2:
-        raise ConfigError(
-            f"the truth has fewer than 2 bars before train_until {train_end}; move it later"
+    evaluators: list[MapEvaluator] = []
+    truths: list[tuple[np.ndarray, np.ndarray]] = []
+    train_truths: dict[str, pd.DataFrame] = {}
+    scored_starts: dict[str, pd.Timestamp] = {}
+    span = resolve_warmup_span(warmup, base, data_sets[0][1].attrs.get("timeframe"))
+    for name, frame, recorded in data_sets:
+        truth_step = bar_step(recorded.index, f"truth series of {name}")
+        train_truth = recorded[recorded.index + truth_step <= train_end]
+        if len(train_truth) < 2:
+            raise ConfigError(
+                f"the truth of {name} has fewer than 2 bars before train_until {train_end}; "
+                "move it later"
+            )
+        cut, bins, window = scoring_window(
+            frame, train_truth, since=train_start, until=train_end, warmup=span
         )
-    timeframe = candles.attrs.get("timeframe")
-    span = resolve_warmup_span(warmup, base, timeframe)
-    cut, bins, window = scoring_window(
-        candles, train_truth, since=train_start, until=train_end, warmup=span
-    )
-    evaluator = MapEvaluator(cut, bins, tiers=tiers)
-    scored = train_truth.reindex(bins.index)
-    truth_arrays = (scored["long"].to_numpy(), scored["short"].to_numpy())
+        evaluators.append(MapEvaluator(cut, bins))
+        scored = train_truth.reindex(bins.index)
+        truths.append((scored["long"].to_numpy(), scored["short"].to_numpy()))
+        train_truths[name] = train_truth
+        scored_starts[name] = window.scored_start
+    problem = TrainingProblem(tuple(evaluators), tuple(truths))
 
-    start_value = evaluate_trial(evaluator, {}, base, truth_arrays, weights)
+    start_value = evaluate_trial(problem, {}, base, weights)
     assert start_value is not None  # the base parameters are valid MapParams
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(
         direction="maximize", sampler=optuna.samplers.TPESampler(seed=int(seed))
     )
     records = _search(
-        study, space, evaluator, base, truth_arrays, weights, int(trials), workers=int(workers),
+        study, space, problem, base, weights, int(trials), workers=int(workers),
         scheduler=scheduler, client=client, progress=progress,
     )  # fmt: skip
 
@@ -348,35 +407,38 @@ def calibrate(
         best_values = {}
         fitted = base
         best_objective = float(start_value)
-    long, short = evaluator.evaluate(fitted)
-    estimated = float(long.sum() + short.sum())
-    recorded = float(truth_arrays[0].sum() + truth_arrays[1].sum())
-    if estimated > 0 and recorded > 0:
-        fitted = replace(fitted, participation=fitted.participation * recorded / estimated)
+    fitted = _fit_participation(fitted, problem)
 
-    train_window = FittedWindow(window.scored_start, train_end)
     info = dict(meta or {})
-    train_result = validate(
-        candles, train_truth, fitted, since=window.scored_start, until=train_end, warmup=span,
-        fitted=train_window, tiers=tiers, meta=info,
-    )  # fmt: skip
-    # 5. the test window's truth is read only now, after the fit
-    test_result = None
-    remaining = truth[truth.index >= train_end]
-    if test_end is not None:
-        remaining = remaining[remaining.index + truth_step <= test_end]
-    candle_end = candles.index[-1]
-    if len(remaining) >= 2 and remaining.index[0] + truth_step <= candle_end:
-        test_result = validate(
-            candles, remaining, fitted, since=train_end, until=test_end, warmup=span,
-            fitted=train_window, tiers=tiers, meta=info,
+    train_results: dict[str, ValidationResult] = {}
+    test_results: dict[str, ValidationResult] = {}
+    for name, frame, _recorded in data_sets:
+        train_window = FittedWindow(scored_starts[name], train_end)
+        train_results[name] = validate(
+            frame, train_truths[name], fitted, since=scored_starts[name], until=train_end,
+            warmup=span, fitted=train_window, meta=info,
         )  # fmt: skip
+    # 5. the test window's truth is read only now, after the fit
+    for name, frame, recorded in data_sets:
+        truth_step = bar_step(recorded.index, f"truth series of {name}")
+        remaining = recorded[recorded.index >= train_end]
+        if test_end is not None:
+            remaining = remaining[remaining.index + truth_step <= test_end]
+        if len(remaining) >= 2 and remaining.index[0] + truth_step <= frame.index[-1]:
+            test_results[name] = validate(
+                frame, remaining, fitted, since=train_end, until=test_end, warmup=span,
+                fitted=FittedWindow(scored_starts[name], train_end), meta=info,
+            )  # fmt: skip
+    first_test = next(iter(test_results.values()), None)
     settings: dict[str, Any] = {
         **{key: value for key, value in info.items() if value is not None},
-        "train_since": train_result.window.first_bar.isoformat(),
+        "symbols": [name for name, _, _ in data_sets],
+        "train_since": min(
+            result.window.first_bar for result in train_results.values()
+        ).isoformat(),
         "train_until": train_end.isoformat(),
-        "test_since": None if test_result is None else test_result.window.first_bar.isoformat(),
-        "test_until": None if test_result is None else test_result.window.until.isoformat(),
+        "test_since": None if first_test is None else train_end.isoformat(),
+        "test_until": None if first_test is None else first_test.window.until.isoformat(),
         "warmup_hours": span.total_seconds() / 3600.0,
         "trials": int(trials),
         "seed": int(seed),
@@ -384,14 +446,37 @@ def calibrate(
         "sampler": "optuna TPESampler",
         "search_space": [dimension.to_dict() for dimension in space],
         "best_values": {key: _plain(value) for key, value in best_values.items()},
-        "participation_fit": "closed form: training estimate total = training truth total",
+        "participation_fit": (
+            "closed form: geometric mean over the data sets of training truth total / "
+            "estimate total"
+        ),
     }
     settings = {key: value for key, value in settings.items() if value is not None}
     return CalibrationResult(
-        params=fitted, start=base, train=train_result, test=test_result, objective=weights,
+        params=fitted, start=base, train=train_results, test=test_results, objective=weights,
         objective_start=float(start_value), objective_best=best_objective,
         trials=pd.DataFrame(records), settings=settings,
     )  # fmt: skip
+
+
+def _fit_participation(params: MapParams, problem: TrainingProblem) -> MapParams:
+    """Scale participation so the training estimate matches the recorded total.
+
+    The map is linear in participation, so one multiplication sets the scale; with several
+    data sets the factor is the geometric mean of their ratios.
+    """
+    logs = []
+    for evaluator, (truth_long, truth_short) in zip(
+        problem.evaluators, problem.truths, strict=True
+    ):
+        long, short = evaluator.evaluate(params)
+        estimated = float(long.sum() + short.sum())
+        recorded = float(truth_long.sum() + truth_short.sum())
+        if estimated > 0 and recorded > 0:
+            logs.append(math.log(recorded / estimated))
+    if not logs:
+        return params
+    return replace(params, participation=params.participation * math.exp(float(np.mean(logs))))
 
 
 def _plain(value: Any) -> Any:
@@ -407,9 +492,8 @@ def _batch_size(workers: int, scheduler: str | None, client: Any) -> int:
 def _search(
     study: Any,
     space: Sequence[Dimension],
-    evaluator: MapEvaluator,
+    problem: TrainingProblem,
     base: MapParams,
-    truth: tuple[np.ndarray, np.ndarray],
     objective: Mapping[str, float],
     trials: int,
     *,
@@ -432,8 +516,7 @@ def _search(
         else:
             study.tell(trial, value)
         records.append({"trial": trial.number, **values, "objective": value})
-        completed = [item for item in study.trials if item.value is not None]
-        if completed:
+        if any(item.value is not None for item in study.trials):
             bar.set_postfix(best=f"{study.best_value:.4f}")
         bar.update(1)
 
@@ -442,15 +525,15 @@ def _search(
             for _ in range(trials):
                 trial = study.ask()
                 values = {dimension.name: dimension.suggest(trial) for dimension in space}
-                told(trial, values, evaluate_trial(evaluator, values, base, truth, objective))
+                told(trial, values, evaluate_trial(problem, values, base, objective))
             return records
         if client is not None:
-            _search_on(client, study, space, evaluator, base, truth, objective, trials, told)
+            _search_on(client, study, space, problem, base, objective, trials, told)
         else:
             from backtest.sweep.execute import open_client
 
             with open_client(None if scheduler else workers, scheduler) as opened:
-                _search_on(opened, study, space, evaluator, base, truth, objective, trials, told)
+                _search_on(opened, study, space, problem, base, objective, trials, told)
         return records
     finally:
         bar.close()
@@ -460,16 +543,15 @@ def _search_on(
     client: Any,
     study: Any,
     space: Sequence[Dimension],
-    evaluator: MapEvaluator,
+    problem: TrainingProblem,
     base: MapParams,
-    truth: tuple[np.ndarray, np.ndarray],
     objective: Mapping[str, float],
     trials: int,
     told: Any,
 ) -> None:
-    """Batches of one trial per Dask worker; the evaluator travels to each worker once."""
+    """Batches of one trial per Dask worker; the training problem travels to each worker once."""
     batch = max(1, len(client.nthreads()))
-    shared = client.scatter(evaluator, broadcast=True)
+    shared = client.scatter(problem, broadcast=True)
     done = 0
     while done < trials:
         size = min(batch, trials - done)
@@ -477,7 +559,7 @@ def _search_on(
         values = [{dimension.name: dimension.suggest(trial) for dimension in space}
                   for trial in asked]  # fmt: skip
         futures = [
-            client.submit(evaluate_trial, shared, item, base, truth, dict(objective), pure=False)
+            client.submit(evaluate_trial, shared, item, base, dict(objective), pure=False)
             for item in values
         ]
         results = client.gather(futures)
@@ -489,6 +571,7 @@ def _search_on(
 __all__ = [
     "DEFAULT_OBJECTIVE",
     "CalibrationResult",
+    "TrainingProblem",
     "calibrate",
     "check_objective",
     "evaluate_trial",
