@@ -27,6 +27,8 @@ COMMANDS: tuple[str, ...] = (
     "report",
     "sweep",
     "price",
+    "validate",
+    "calibrate",
 )
 
 
