@@ -65,12 +65,18 @@ def prepare_settings(settings: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def run_backtest(settings: Mapping[str, Any], frame: pd.DataFrame) -> Any:
-    """Run the engine on ``frame`` with the settings :func:`prepare_settings` returned."""
+    """Run the engine on ``frame`` with the settings :func:`prepare_settings` returned.
+
+    The liquidation map is warmed up on the bars before ``frame`` (taken from the worker's
+    cached history, :func:`backtest.sweep.worker.with_warmup`), as ``backtest run`` does.
+    """
     from backtest.engine import run
     from backtest.runs import prepare
+    from backtest.sweep.worker import with_warmup
 
     config, strategy_class = prepare(settings)
-    return run(config, data=frame, strategy_class=strategy_class, progress=False)
+    data = with_warmup(config.to_dict(), frame)
+    return run(config, data=data, strategy_class=strategy_class, progress=False)
 
 
 def compute_metrics(results: Any) -> dict[str, Any]:

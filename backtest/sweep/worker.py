@@ -13,6 +13,7 @@ it correct when a worker has more threads.
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import threading
@@ -33,6 +34,28 @@ MarketKey = tuple[str, str, str, str | None]
 _MARKETS: dict[MarketKey, pd.DataFrame] = {}
 _LOADS: Counter[MarketKey] = Counter()
 _LOCK = threading.Lock()
+
+
+class _OncePerProcess(logging.Filter):
+    """Let each distinct message through once per process.
+
+    A sweep repeats the same run setup many times: a shortened map warm-up is worth one line,
+    not one per run.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._seen: set[str] = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if message in self._seen:
+            return False
+        self._seen.add(message)
+        return True
+
+
+logging.getLogger("backtest.warmup").addFilter(_OncePerProcess())
 
 
 @dataclass(frozen=True)
@@ -73,8 +96,13 @@ def full_market(key: MarketKey) -> pd.DataFrame:
         return frame
 
 
-def market_for(settings: Mapping[str, Any]) -> pd.DataFrame:
+def market_for(settings: Mapping[str, Any], *, warmup: bool = False) -> pd.DataFrame:
     """The bars of a run: the cached history cut to ``[since, until)``.
+
+    With ``warmup=True`` the cut starts at ``since`` minus the liquidation map's warm-up (the
+    run's ``warmup`` setting or the rule of
+    :func:`backtest.liquidation.warmup.warmup_duration`): the bars before ``since`` are the
+    ones the engine runs the map over without trading them (:func:`with_warmup`).
 
     Falls back to :func:`~backtest.market.store.load_market` for the range itself when the
     cached history holds no bar in it (its error names what is stored and how to download).
@@ -84,6 +112,8 @@ def market_for(settings: Mapping[str, Any]) -> pd.DataFrame:
     key = market_key(settings)
     frame = full_market(key)
     since_ms = parse_time(settings.get("since"), "since")
+    if warmup and since_ms is not None:
+        since_ms -= _warmup_ms(settings, key[2])
     until_ms = parse_time(settings.get("until"), "until")
     if since_ms is None and until_ms is None:
         return frame
@@ -106,6 +136,30 @@ def market_for(settings: Mapping[str, Any]) -> pd.DataFrame:
     piece.attrs = dict(frame.attrs)
     piece.attrs["funding_times"] = _funding_times_within(frame, bar_ms, start, stop)
     return piece
+
+
+def with_warmup(settings: Mapping[str, Any], frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` (a run's bars from ``since``) preceded by the map's warm-up bars.
+
+    The warm-up comes from the cached history (:func:`market_for` with ``warmup=True``); the
+    engine (:func:`backtest.engine.run`) runs the map over the bars before ``since`` and
+    trades from ``since``.  ``frame`` itself when it is empty or there is nothing before it.
+    """
+    from backtest.engine.warmup import join_warmup
+
+    if len(frame) == 0 or settings.get("since") is None:
+        return frame
+    history = market_for(settings, warmup=True)
+    prefix = history.iloc[: int(history.index.searchsorted(frame.index[0], side="left"))]
+    return join_warmup(prefix, frame) if len(prefix) else frame
+
+
+def _warmup_ms(settings: Mapping[str, Any], timeframe: str) -> int:
+    """The run's map warm-up in milliseconds."""
+    from backtest.liquidation.warmup import resolve_warmup
+
+    span = resolve_warmup(settings.get("warmup"), dict(settings.get("map_params") or {}), timeframe)
+    return int(span / pd.Timedelta(milliseconds=1))
 
 
 def _funding_times_within(
@@ -183,7 +237,7 @@ def full_results(task: RunTask, backend: Backend) -> Any:
 
 
 def market_span(settings: Mapping[str, Any]) -> tuple[int, int, int]:
-    """``(first bar open, last bar open, bar length)`` in epoch ms of a run's market range."""
+    """``(first bar open, last bar open, bar length)`` in epoch ms of a run's traded range."""
     from backtest.market.timeframes import timeframe_to_ms
 
     frame = market_for(settings)
