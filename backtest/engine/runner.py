@@ -36,6 +36,7 @@ MARKET_COLUMNS: tuple[str, ...] = ("open", "high", "low", "close", "volume")
 _REQUIRED_COLUMNS: tuple[str, ...] = ("open", "high", "low", "close")
 _BACKTRADER_DIR = str(Path(bt.__file__).resolve().parent)
 _ENGINE_DIR = str(Path(__file__).resolve().parent)
+_PACKAGE_DIR = str(Path(__file__).resolve().parent.parent)
 #: Density snapshots kept in ``Results.heatmap`` at most, and its price bins.
 HEATMAP_SNAPSHOTS = 300
 HEATMAP_BINS = 120
@@ -204,13 +205,21 @@ def load_run_frame(config: RunConfig) -> pd.DataFrame:
     )
 
 
-def check_frame(frame: Any) -> pd.DataFrame:
-    """Check a caller's frame has what the engine needs.
+def check_frame(frame: Any, timeframe: str | None = None) -> pd.DataFrame:
+    """Check a caller's frame has what the engine needs, and that its values are sane.
+
+    Parameters
+    ----------
+    frame : DataFrame
+        Candles as from :func:`backtest.market.store.load_market`.
+    timeframe : str, optional
+        The run's timeframe: bar open times must then lie on its grid.
 
     Raises
     ------
     DataError
-        No rows, no UTC DatetimeIndex, missing candle columns or unsorted times.
+        No rows, no UTC DatetimeIndex, missing candle columns, unsorted times, or a bad value
+        (:func:`check_frame_values`).
     """
     if not isinstance(frame, pd.DataFrame):
         raise DataError(
@@ -228,7 +237,49 @@ def check_frame(frame: Any) -> pd.DataFrame:
         )
     if not frame.index.is_monotonic_increasing or frame.index.has_duplicates:
         raise DataError("the market frame's times must be strictly increasing")
+    check_frame_values(frame, timeframe)
     return frame
+
+
+def check_frame_values(frame: pd.DataFrame, timeframe: str | None = None) -> None:
+    """Check the frame's prices, funding and (with ``timeframe``) its bar grid.
+
+    The rules are those of :mod:`backtest.market.checks` (applied to stored files on load),
+    so a caller's frame with a NaN close or an inverted bar is refused like a damaged file.
+
+    Raises
+    ------
+    DataError
+        Naming the first bad bar's time.
+    """
+    from backtest.market.checks import check_funding, check_prices, check_timestamps
+    from backtest.timeframes import timeframe_to_ms
+
+    index = frame.index
+    if index.tz is not None:
+        index = index.tz_convert("UTC").tz_localize(None)
+    times = index.as_unit("ms").asi8
+    source = f"the market frame of {frame.attrs.get('symbol') or 'the run'}"
+    remedy = (
+        "repair the stored file named in the frame's sources or reload it"
+        if frame.attrs.get("sources")
+        else "fix or drop that row before passing the frame"
+    )
+    step_ms = timeframe_to_ms(timeframe) if timeframe else None
+    check_timestamps(times, source, remedy, step_ms=step_ms)
+    columns = {name: frame[name].to_numpy(dtype=np.float64) for name in _REQUIRED_COLUMNS}
+    if "volume" in frame.columns:
+        columns["volume"] = frame["volume"].to_numpy(dtype=np.float64)
+    check_prices(columns, times, source, remedy)
+    if "funding_rate" in frame.columns:
+        rates = frame["funding_rate"].to_numpy(dtype=np.float64)
+        check_funding(rates, times, source, remedy, allow_missing=True)
+    marks = [f"mark_{name}" for name in _REQUIRED_COLUMNS]
+    if all(name in frame.columns for name in marks):
+        mark_columns = {
+            name: frame[f"mark_{name}"].to_numpy(dtype=np.float64) for name in _REQUIRED_COLUMNS
+        }
+        check_prices(mark_columns, times, source, remedy, prefix="mark ", allow_missing=True)
 
 
 def run(
@@ -283,7 +334,9 @@ def run(
         from backtest.plugins import resolve_strategy
 
         strategy_class = resolve_strategy(config.strategy)
-    frame = check_frame(data if data is not None else load_run_frame(config))
+    frame = check_frame(
+        data if data is not None else load_run_frame(config), timeframe=config.timeframe
+    )
     split = split_warmup(config, frame)
     frame = split.frame
     if frame.empty:
@@ -315,21 +368,19 @@ def run(
         "finished": None,
         "version": _version(),
         "warmup": dict(split.info),
+        "data_files": _data_files(frame),
     }
     try:
         strategies = cerebro.run()
-    except Exception as error:
+    except (Exception, SystemExit) as error:
         strategy = cerebro.runningstrats[0] if getattr(cerebro, "runningstrats", None) else None
         for analyzer in getattr(strategy, "analyzers", ()):
             if isinstance(analyzer, _Progress):
                 analyzer.close()
         bar_time = _current_bar_time(cerebro)
         meta.update(status="failed", finished=_iso(dt.datetime.now(dt.UTC)))
-        if _raised_by(error, strategy_class):
-            message = (
-                f"strategy {strategy_class.__name__} failed at bar {bar_time}: "
-                f"{type(error).__name__}: {error}"
-            )
+        if _raised_by(error, strategy_class) or _raised_outside_project(error):
+            message = _failure_message(error, strategy_class, strategy, bar_time, len(frame))
             meta["error"] = message
             raise _attach(PluginError(message), _partial(config, meta, frame, strategy)) from error
         meta["error"] = f"{type(error).__name__} at bar {bar_time}: {error}"
@@ -339,6 +390,14 @@ def run(
     strategy = strategies[0]
     heatmap = heatmap_table(frame, _map_params(config, strategy), warmup=split.warmup)
     return _collect(config, meta, frame, strategy, heatmap=heatmap)
+
+
+def _data_files(frame: pd.DataFrame) -> dict[str, Any]:
+    """The files the frame was read from (path, size, time, SHA-256); empty for a caller's frame."""
+    from backtest.market.store import describe_files
+
+    sources = frame.attrs.get("sources")
+    return describe_files(sources) if isinstance(sources, dict) else {}
 
 
 def _partial(
@@ -354,6 +413,72 @@ def _partial(
 def _attach(error: BaseException, results: Results) -> BaseException:
     error.results = results  # type: ignore[attr-defined]
     return error
+
+
+def _strategy_files(strategy_class: type) -> set[str]:
+    """Resolved source files of the strategy class and its bases outside backtrader."""
+    files = set()
+    for klass in strategy_class.__mro__:
+        module = getattr(klass, "__module__", "")
+        if module.startswith("backtrader") or module == "builtins":
+            continue
+        try:
+            files.add(str(Path(inspect.getfile(klass)).resolve()))
+        except (TypeError, OSError):
+            continue
+    return files
+
+
+def _raised_outside_project(error: BaseException) -> bool:
+    """Whether the innermost frame lies outside this package (backtrader, ``ta``, a plugin).
+
+    Such an error comes from an indicator a strategy built (e.g. a moving average longer than
+    the data) or from the plugin itself, not from the engine: it is reported as the strategy's
+    failure in one line.  A ``SystemExit`` (a plugin calling ``sys.exit``) always is.
+    """
+    if isinstance(error, SystemExit):
+        return True
+    frames = traceback.extract_tb(error.__traceback__)
+    if not frames:
+        return False
+    innermost = str(Path(frames[-1].filename).resolve())
+    return not innermost.startswith(_PACKAGE_DIR)
+
+
+def _failure_message(
+    error: BaseException,
+    strategy_class: type,
+    strategy: Any,
+    bar_time: str,
+    bars: int,
+) -> str:
+    """One line: the strategy, where it failed (file:line), the bar and the cause."""
+    frames = traceback.extract_tb(error.__traceback__)
+    files = _strategy_files(strategy_class)
+    own = [item for item in frames if str(Path(item.filename).resolve()) in files]
+    if own:
+        place = f"{own[-1].filename}:{own[-1].lineno}"
+    else:
+        try:
+            source = inspect.getsourcefile(strategy_class)
+            line = inspect.getsourcelines(strategy_class)[1]
+            place = f"{source}:{line}"
+        except (TypeError, OSError):
+            place = strategy_class.__module__
+    if isinstance(error, SystemExit):
+        cause = f"called sys.exit({error.code!r})"
+    else:
+        cause = f"{type(error).__name__}: {error}"
+        if frames and not own:
+            cause += f" (in {Path(frames[-1].filename).name}:{frames[-1].lineno})"
+    needed = getattr(strategy, "_minperiod", 0) or 0
+    hint = ""
+    if isinstance(needed, int) and needed > bars:
+        hint = (
+            f"; its indicators need {needed} bars before the first signal and the range "
+            f"holds {bars}: widen --since/--until or shorten the periods"
+        )
+    return f"strategy {strategy_class.__name__} ({place}) failed at bar {bar_time}: {cause}{hint}"
 
 
 def _raised_by(error: BaseException, strategy_class: type) -> bool:
