@@ -58,6 +58,14 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("--data-dir", help="data store folder (default ./data, then the sample)")
     parser.add_argument(
+        "--warmup",
+        metavar="SPAN",
+        help=(
+            "history before the window the map runs over: auto (default: 20 half-lives of "
+            "the map's decay, 40d), 0 (none) or a span such as 30d"
+        ),
+    )
+    parser.add_argument(
         "--map",
         action="append",
         default=[],
@@ -149,10 +157,14 @@ def make_heatmap(
     map_params: dict[str, Any] | None = None,
     band_pct: float = DEFAULT_BAND_PCT,
     rows: int = 220,
+    warmup: str | None = None,
 ) -> HeatmapOutput:
     """Load the data, run the map, simulate the standard cascades and write both pictures.
 
-    Parameters are those of the command line (see ``backtest heatmap --help``).
+    Parameters are those of the command line (see ``backtest heatmap --help``).  The map
+    starts ``warmup`` before the window (by default the rule of
+    :func:`backtest.liquidation.warmup.warmup_duration`); when the data starts later, one
+    warning line on the ``backtest.warmup`` logger says so.
 
     Returns
     -------
@@ -212,15 +224,21 @@ def make_heatmap(
                 f"--exchange {exchange} --symbol {symbol} --timeframe {timeframe}`"
             )
 
-    # run the map from a warm-up before the window (ten half-lives of the decay) to its end
-    half_life = (
-        params.half_life_bars * bar
-        if params.half_life_bars is not None
-        else pd.Timedelta(hours=params.half_life_hours)
-    )
-    warm_up = max(10 * half_life, pd.Timedelta(days=7))
+    # run the map from its warm-up before the window to the window's end
+    from backtest.engine.warmup import logger as warmup_logger
+    from backtest.liquidation.warmup import format_warmup, resolve_warmup
+
+    warm_up = resolve_warmup(warmup, params, timeframe)
     start, end = at_time - before, at_time + after_span
     run_frame = frame.loc[(frame.index >= start - warm_up) & (frame.index < end)]
+    if len(run_frame) and run_frame.index[0] - (start - warm_up) >= bar:
+        used = max(start - run_frame.index[0], pd.Timedelta(0))
+        warmup_logger.warning(
+            f"warm-up shortened: the liquidation map starts at "
+            f"{run_frame.index[0]:%Y-%m-%d %H:%M} UTC, {format_warmup(used)} before the "
+            f"window (the rule asks for {format_warmup(warm_up)}; no stored {symbol} "
+            f"{timeframe} bars before that); download earlier data for a fully warmed map"
+        )
     window_positions = np.flatnonzero(run_frame.index >= start)
     if window_positions.size < 2:
         raise DataError(f"the window before --at holds too few bars ({stored}); widen --window")
@@ -328,6 +346,7 @@ def run_heatmap(args: argparse.Namespace) -> int:
         map_params=map_overrides(args.map),
         band_pct=args.band,
         rows=args.rows,
+        warmup=args.warmup,
     )
     print("\n".join(summary_lines(output)))
     return 0
