@@ -22,6 +22,7 @@ from backtest.errors import BacktestError
 COMMANDS: tuple[str, ...] = (
     "run",
     "download",
+    "import_series",
     "heatmap",
     "strategies",
     "report",

@@ -64,6 +64,7 @@ import numpy as np
 import pandas as pd
 
 from backtest.errors import ConfigError, DataError
+from backtest.market.layouts import LAYOUT_HELP, LAYOUTS, MEASURES
 from backtest.market.timeframes import format_ms, now_ms, timeframe_to_ms
 
 #: Value columns of each kind, as stored.
@@ -71,23 +72,6 @@ KIND_COLUMNS: dict[str, tuple[str, ...]] = {
     "liquidations": ("long", "short"),
     "open_interest": ("open_interest", "open_interest_value"),
     "long_short": ("long_share", "top_account_long_share", "top_position_long_share"),
-}
-
-#: Layout names, in the order auto-detection tries them.
-LAYOUTS: tuple[str, ...] = (
-    "coinglass",
-    "coinglass-exchanges",
-    "coinglass-symbols",
-    "coinalyze",
-    "coinalyze-ohlcv",
-    "plain",
-)
-
-#: Long/short measures of a plain file: the stored column each one fills.
-MEASURES: dict[str, str] = {
-    "global_account": "long_share",
-    "top_account": "top_account_long_share",
-    "top_position": "top_position_long_share",
 }
 
 #: ccxt exchange id -> column of a per-exchange CoinGlass open-interest file.
@@ -322,13 +306,13 @@ def infer_timeframe(times: np.ndarray, path: Path, given: str | None = None) -> 
     (longer ones are gaps) and it must make up at least half of them, else the file mixes
     intervals.  Bars up to a day long must open on the UTC grid (4h bars at 00:00, 04:00, ...).
     """
-    if given is not None:
-        step = timeframe_to_ms(given)
-    else:
-        if times.size < 2:
+    if times.size < 2:
+        if given is None:
             raise DataError(
                 f"{path} has a single bar; its timeframe cannot be inferred: pass --timeframe"
             )
+        step = timeframe_to_ms(given)
+    else:
         steps = np.diff(times)
         values, counts = np.unique(steps, return_counts=True)
         step = int(values[np.argmax(counts)])
@@ -336,6 +320,11 @@ def infer_timeframe(times: np.ndarray, path: Path, given: str | None = None) -> 
             raise DataError(
                 f"{path} mixes bar intervals (the most common, {timeframe_of_step(step)}, "
                 f"spaces only {counts.max()} of {steps.size} rows); split the file by interval"
+            )
+        if given is not None and timeframe_to_ms(given) != step:
+            raise DataError(
+                f"{path} holds {timeframe_of_step(step)} bars, not {given}; drop --timeframe "
+                "or pick the matching file"
             )
     steps = np.diff(times)
     off = np.flatnonzero(steps % step != 0)
@@ -849,6 +838,8 @@ def read_file(
     if options.utc_offset_hours and layout != "coinalyze-ohlcv":
         notes.append(f"times shifted by -{options.utc_offset_hours:g} h to UTC")
 
+    # the bar length comes from every row's time, before blank rows are left out
+    timeframe = infer_timeframe(np.unique(times), path, options.timeframe)
     check = {**extract.values, **extract.base_units}
     keep, blank_notes = _trim_blank_edges(times, check, options.skip_blank, path)
     notes += blank_notes
@@ -868,7 +859,6 @@ def read_file(
     times, matrix = _dedupe(times, matrix, path)
     if times.size < count:
         notes.append(f"{count - times.size} repeated row(s) with equal values dropped")
-    timeframe = infer_timeframe(times, path, options.timeframe)
     table = {name: matrix[:, index] for index, name in enumerate(names)}
 
     if base_units:
@@ -919,11 +909,4 @@ def read_file(
 
 def describe_layouts() -> Sequence[str]:
     """Return one line per layout for ``--help``."""
-    return (
-        "plain: time,long,short | time,open_interest | time,long_share (or ratio)",
-        "coinglass: CoinGlass API history (time_ms,long_usd,short_usd | OI OHLC | ratios)",
-        "coinglass-exchanges: per-exchange OI columns (--venue picks one)",
-        "coinglass-symbols: symbol,ts_utc,liq_long_usd,liq_short_usd[,oi_total_close]",
-        "coinalyze: date_utc,long_liq_base,short_liq_base,oi_base,ls_ratio (base coin)",
-        "coinalyze-ohlcv: t_label,long_liq_base,...,close,oi_close (local-time labels)",
-    )
+    return tuple(f"{name}: {text}" for name, text in LAYOUT_HELP.items())

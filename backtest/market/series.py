@@ -306,6 +306,14 @@ def stored_timeframes(
     return dict(sorted(found.items(), key=lambda item: timeframe_to_ms(item[0])))
 
 
+def _root_rank(path: Path, data_dir: str | os.PathLike[str] | None) -> int:
+    """Position of the search root holding ``path`` (0: the user's store)."""
+    for rank, root in enumerate(store.search_roots(data_dir)):
+        if path.parent.parent.resolve() == root.resolve():
+            return rank
+    return len(store.search_roots(data_dir))
+
+
 def _read(kind: str, path: Path, symbol: str, exchange: str, timeframe: str) -> pd.DataFrame:
     return store.read_series(path, kind, exchange=exchange, symbol=symbol, timeframe=timeframe)
 
@@ -493,7 +501,11 @@ def _load_level(
     if not available:
         raise _missing(kind, symbol, exchange, data_dir, timeframe or "any")
     if timeframe is None:
-        timeframe = next(iter(available))
+        # the finest timeframe of the first folder holding any (the user's store before the sample)
+        first_root = min(_root_rank(path, data_dir) for path in available.values())
+        timeframe = next(
+            tf for tf, path in available.items() if _root_rank(path, data_dir) == first_root
+        )
     elif timeframe not in available:
         raise DataError(
             f"no {timeframe} {_LABELS[kind]} of {symbol} ({exchange}); stored: "
@@ -533,7 +545,8 @@ def load_open_interest(
     symbol : str
         ccxt unified symbol.
     timeframe : str, optional
-        The stored timeframe to read; the finest stored one when omitted.  To put open
+        The stored timeframe to read; when omitted, the finest one in the user's store (the
+        bundled sample's when the store has none).  To put open
         interest on candles of another timeframe use :func:`align_as_of` (no look-ahead).
     exchange, since, until, data_dir
         As in :func:`load_liquidations`.

@@ -1,0 +1,27 @@
+"""Names of the import layouts and long/short measures (light: no pandas, for ``--help``)."""
+
+from __future__ import annotations
+
+#: Layout name -> one-line description, in the order auto-detection tries them.
+LAYOUT_HELP: dict[str, str] = {
+    "coinglass": "CoinGlass API history: time_ms,long_usd,short_usd | OI OHLC (USD) | "
+    "*_long_percent ratios (CSV, or the API's Parquet)",
+    "coinglass-exchanges": "per-exchange OI: timestamp,price,BINANCE,BYBIT,... (--venue picks)",
+    "coinglass-symbols": "symbol,ts_utc,liq_long_usd,liq_short_usd[,oi_total_close]",
+    "coinalyze": "date_utc,long_liq_base,short_liq_base,oi_base,ls_ratio (base coin: valued "
+    "at stored candle closes)",
+    "coinalyze-ohlcv": "t_label,long_liq_base,short_liq_base,...,close,oi_close (base coin x "
+    "close; labels at UTC+6 by default)",
+    "plain": "time,long,short | time,open_interest[,open_interest_base] | "
+    "time,long_share (or long_short_ratio)",
+}
+
+#: Layout names, in the order auto-detection tries them.
+LAYOUTS: tuple[str, ...] = tuple(LAYOUT_HELP)
+
+#: Long/short measures of a plain file -> the stored column each one fills.
+MEASURES: dict[str, str] = {
+    "global_account": "long_share",
+    "top_account": "top_account_long_share",
+    "top_position": "top_position_long_share",
+}
