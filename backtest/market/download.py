@@ -333,6 +333,14 @@ class Downloader:
             if path.is_file()
             else store.empty_series(series)
         )
+        if stored.attrs.get("scope"):
+            # imported by `backtest import` (e.g. CoinGlass all-exchange open interest): the
+            # venue's own rows are not mixed into it
+            result.note = (
+                f"{path} holds an imported series ({stored.attrs['scope']}); left as it is: "
+                "move it away to download this venue's own"
+            )
+            return result
         step_ms, limit, resume_ms = _paging(series, timeframe, caps)
         now = self.clock()
         # candles opening after now - timeframe are still forming; settlements are never future
