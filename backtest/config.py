@@ -66,7 +66,7 @@ def read_toml(path: str | Path) -> dict[str, Any]:
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(f"config file {file} is not valid TOML: {error}") from error
     fields = set(run_config_fields())
-    allowed = (fields - set(TABLES.values())) | set(TABLES) | {SWEEP_TABLE}
+    allowed = (fields - set(TABLES.values())) | set(TABLES) | {SWEEP_TABLE, "symbols"}
     settings: dict[str, Any] = {}
     for key, value in document.items():
         if key not in allowed:
@@ -82,6 +82,10 @@ def read_toml(path: str | Path) -> dict[str, Any]:
             settings[TABLES.get(key, key)] = dict(value)
         else:
             settings[key] = _plain(value)
+    if "symbols" in settings:  # a portfolio's markets: ``symbols = [...]`` is ``symbol = [...]``
+        if "symbol" in settings:
+            raise ConfigError(f"config file {file}: give either symbol or symbols, not both")
+        settings["symbol"] = settings.pop("symbols")
     return settings
 
 

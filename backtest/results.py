@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from backtest.errors import DataError
@@ -34,9 +35,13 @@ _TABLES: tuple[str, ...] = (
     "market",
     "clusters",
     "heatmap",
+    "positions",
 )
-#: Tables every saved run has (``heatmap`` is missing from folders saved before it existed).
-REQUIRED_TABLES: tuple[str, ...] = tuple(name for name in _TABLES if name != "heatmap")
+#: Tables every saved run has (``heatmap`` and ``positions`` are missing from folders saved
+#: before they existed).
+REQUIRED_TABLES: tuple[str, ...] = tuple(
+    name for name in _TABLES if name not in ("heatmap", "positions")
+)
 
 
 @dataclass
@@ -84,6 +89,19 @@ class Results:
         (bin centre, quote currency; about 120 equal-width bins over 0.85 x the lowest low to
         1.15 x the highest high), ``long_notional`` and ``short_notional`` (quote currency
         whose liquidation price lies in the bin).  Empty for folders saved before it existed.
+    positions : DataFrame
+        Portfolio runs only (empty otherwise): each symbol's position per bar, indexed by UTC
+        time, with ``symbol``, ``position_size``, ``position_notional`` and
+        ``liquidation_price``.
+
+    Notes
+    -----
+    In a portfolio run (``config["symbol"]`` is a list) ``trades``, ``orders``,
+    ``liquidations``, ``funding`` and ``near_misses`` start with a ``symbol`` column,
+    ``market``, ``clusters`` and ``heatmap`` hold every symbol's rows with a ``symbol`` column,
+    and ``equity`` is the account's (``position_size`` counts the open positions,
+    ``position_notional`` is the net notional, ``effective_leverage`` the gross notional over
+    equity, ``liquidation_price`` NaN).  :meth:`for_symbol` gives one symbol's view.
     """
 
     config: dict[str, Any] = field(default_factory=dict)
@@ -97,11 +115,72 @@ class Results:
     market: pd.DataFrame = field(default_factory=pd.DataFrame)
     clusters: pd.DataFrame = field(default_factory=pd.DataFrame)
     heatmap: pd.DataFrame = field(default_factory=pd.DataFrame)
+    positions: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     @property
     def complete(self) -> bool:
         """Whether the run finished (a failed run's tables are partial)."""
         return self.meta.get("status") == "complete"
+
+    @property
+    def symbols(self) -> tuple[str, ...]:
+        """The run's symbols (one for a single-market run)."""
+        symbol = (self.config or {}).get("symbol") or (self.meta or {}).get("symbol") or ""
+        if isinstance(symbol, list | tuple):
+            return tuple(str(item) for item in symbol)
+        return (str(symbol),) if symbol else ()
+
+    @property
+    def portfolio(self) -> bool:
+        """Whether the run went through the portfolio runner (several symbols, usually)."""
+        return len(self.symbols) > 1 or not self.positions.empty
+
+    def for_symbol(self, symbol: str) -> Results:
+        """One symbol's view of a portfolio run, shaped like a single-market run's Results.
+
+        Event tables, ``market``, ``clusters`` and ``heatmap`` keep that symbol's rows (without
+        the ``symbol`` column); ``equity`` is the account's, with that symbol's position size,
+        notional and liquidation price (effective leverage = its notional over equity).  A
+        single-symbol run returns itself for its own symbol.
+
+        Raises
+        ------
+        DataError
+            When the run did not trade ``symbol``.
+        """
+        if symbol not in self.symbols:
+            raise DataError(
+                f"the run traded {', '.join(self.symbols) or 'no symbol'}, not {symbol!r}"
+            )
+        if not self.portfolio:
+            return self
+        tables = {}
+        for name in _TABLES:
+            frame: pd.DataFrame = getattr(self, name)
+            if "symbol" in frame.columns:
+                frame = frame[frame["symbol"] == symbol].drop(columns="symbol")
+                if not isinstance(frame.index, pd.DatetimeIndex):
+                    frame = frame.reset_index(drop=True)
+            tables[name] = frame
+        equity = self.equity.copy()
+        positions = tables.pop("positions")
+        if not equity.empty and not positions.empty:
+            aligned = positions.reindex(equity.index)
+            equity["position_size"] = aligned["position_size"].to_numpy()
+            equity["position_notional"] = aligned["position_notional"].to_numpy()
+            equity["liquidation_price"] = aligned["liquidation_price"].to_numpy()
+            value = equity["value"].to_numpy()
+            notional = equity["position_notional"].to_numpy()
+            with np.errstate(divide="ignore", invalid="ignore"):
+                leverage = np.where(value > 0.0, np.abs(notional) / value, np.nan)
+            leverage[equity["position_size"].to_numpy() == 0.0] = 0.0
+            equity["effective_leverage"] = leverage
+        tables["equity"] = equity
+        config = dict(self.config or {})
+        config["symbol"] = symbol
+        meta = dict(self.meta or {})
+        meta["symbol"] = symbol
+        return Results(config=config, meta=meta, **tables)
 
     def save(self, folder: str | os.PathLike[str]) -> Path:
         """Write every table and the metadata into ``folder`` (created if needed).

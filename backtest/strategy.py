@@ -52,11 +52,23 @@ class _MetaPluginStrategy(type(bt.Strategy)):  # type: ignore[misc]
                 from backtest.liquidation.cascade import CascadeParams
 
                 map_params["cascade"] = CascadeParams(**cascade)
-            # Created here so that backtrader registers it as this strategy's indicator.
-            _obj.clusters = LiquidationClusters(_obj.datas[0], **map_params)
+            # Created here so that backtrader registers them as this strategy's indicators.
+            _obj.maps = {
+                data._name: LiquidationClusters(data, **map_params)
+                for data in _symbol_feeds(_obj, run_config)
+            }
+            _obj.clusters = next(iter(_obj.maps.values()))
         else:
             _obj.clusters = None
+            _obj.maps = {}
         return _obj, args, kwargs
+
+
+def _symbol_feeds(strategy: Any, run_config: Any) -> list[Any]:
+    """The traded feeds: one per symbol of the run (the first feed outside a run)."""
+    symbols = tuple(getattr(run_config, "symbols", ()) or ())
+    feeds = [data for data in strategy.datas if symbols and data._name in symbols]
+    return feeds or [strategy.datas[0]]
 
 
 class Strategy(bt.Strategy, metaclass=_MetaPluginStrategy):
@@ -73,13 +85,63 @@ class Strategy(bt.Strategy, metaclass=_MetaPluginStrategy):
         Have the map compute its ``cascade_risk`` line (the amplification of the standard
         shock, :mod:`backtest.liquidation.cascade`) even when the run's map parameters do not
         ask for it (default False: the line is NaN and costs nothing).
+    timeframes : tuple of str
+        Slower timeframes of the same symbol(s) the strategy reads (e.g. ``("1h",)`` beside
+        5m bars).  The runner resamples the stored candles and adds one read-only feed per
+        symbol and timeframe after the traded feeds (:meth:`timeframe_data`); each slower bar
+        becomes visible on the traded bar that completes it, never earlier.
     clusters : LiquidationClusters or None
         The liquidation map's lines for the first data feed.
+    maps : dict of str to LiquidationClusters
+        Every traded feed's map by symbol (portfolio runs have one per symbol);
+        :meth:`clusters_for` looks one up.
     """
 
     INTERFACE_VERSION: ClassVar[int] = INTERFACE_VERSION
     uses_clusters: ClassVar[bool] = True
     uses_cascade: ClassVar[bool] = False
+    timeframes: ClassVar[tuple[str, ...]] = ()
+
+    # -- feeds of a portfolio and of slower timeframes -------------------------------------
+    @property
+    def symbol_datas(self) -> list[bt.AbstractDataBase]:
+        """The traded feeds, one per symbol, in the run's order (resampled feeds left out)."""
+        return [data for data in self.datas if getattr(data, "resampled_from", None) is None]
+
+    def clusters_for(self, data_or_symbol: bt.AbstractDataBase | str) -> Any:
+        """The liquidation map of a traded feed, given the feed or its symbol.
+
+        Raises
+        ------
+        KeyError
+            When the run has no map for that symbol (or the strategy uses none).
+        """
+        name = data_or_symbol if isinstance(data_or_symbol, str) else data_or_symbol._name
+        maps = getattr(self, "maps", None) or {}
+        if name not in maps:
+            raise KeyError(
+                f"no liquidation map for {name!r}; this run's maps: {', '.join(maps) or 'none'}"
+            )
+        return maps[name]
+
+    def timeframe_data(self, timeframe: str, symbol: str | None = None) -> bt.AbstractDataBase:
+        """The resampled feed of ``timeframe`` (declared in :attr:`timeframes`) of ``symbol``.
+
+        ``symbol`` defaults to the first traded feed's.
+
+        Raises
+        ------
+        KeyError
+            When the run has no such feed.
+        """
+        base = symbol if symbol is not None else self.datas[0]._name
+        name = f"{base}@{timeframe}"
+        for data in self.datas:
+            if data._name == name:
+                return data
+        raise KeyError(
+            f"no {timeframe} feed of {base}; declare timeframes = ({timeframe!r},) on the strategy"
+        )
 
     def map_overrides(self) -> dict[str, Any]:
         """Liquidation-map parameters this strategy sets from its own parameters.

@@ -87,6 +87,13 @@ def _frame(rows: list[tuple[Any, ...]], columns: tuple[str, ...], times: tuple[s
     return frame
 
 
+def _with_symbols(recorder: Any, frame: pd.DataFrame, symbols: list[str]) -> pd.DataFrame:
+    """``frame`` with a leading ``symbol`` column when the recorder covers a portfolio."""
+    if recorder.portfolio:
+        frame.insert(0, "symbol", pd.Series(symbols, dtype=object, index=frame.index))
+    return frame
+
+
 def _line_array(data: Any, name: str, count: int) -> np.ndarray | None:
     """The first ``count`` values of the line ``name`` of ``data`` (None when absent)."""
     if name not in data.lines.getlinealiases():
@@ -95,9 +102,14 @@ def _line_array(data: Any, name: str, count: int) -> np.ndarray | None:
 
 
 class _Recorder:
-    """Collects one Results table during a run (plain object driven by an analyzer)."""
+    """Collects one Results table during a run (plain object driven by an analyzer).
+
+    ``portfolio`` (set by :class:`ResultsAnalyzer` when the run trades several symbols) adds a
+    leading ``symbol`` column to the event tables and covers every symbol.
+    """
 
     per_bar: ClassVar[bool] = False
+    portfolio: bool = False
 
     def __init__(self, broker: Any, feed: Any) -> None:
         self.broker = broker
@@ -176,6 +188,7 @@ class OrdersRecorder(_Recorder):
     def __init__(self, broker: Any, feed: Any) -> None:
         super().__init__(broker, feed)
         self._rows: list[tuple[Any, ...]] = []
+        self._symbols: list[str] = []
 
     def notify_order(self, order: Any) -> None:
         """Append the order's new execution bits."""
@@ -193,10 +206,11 @@ class OrdersRecorder(_Recorder):
                     reason,
                 )
             )
+            self._symbols.append(order.data._name)
 
     def frame(self) -> pd.DataFrame:
         """The ``orders`` table."""
-        return _frame(self._rows, ORDER_COLUMNS, ("time",))
+        return _with_symbols(self, _frame(self._rows, ORDER_COLUMNS, ("time",)), self._symbols)
 
 
 class _OpenTrade:
@@ -321,7 +335,7 @@ class TradesRecorder(_Recorder):
             frame[name] = frame[name].astype(np.float64)
         frame["liquidated"] = frame["liquidated"].astype(bool)
         frame["bars"] = frame["bars"].astype(np.int64)
-        return frame
+        return _with_symbols(self, frame, [data._name for data, _, _ in self._closed])
 
 
 class LiquidationsRecorder(_Recorder):
@@ -330,6 +344,7 @@ class LiquidationsRecorder(_Recorder):
     def __init__(self, broker: Any, feed: Any) -> None:
         super().__init__(broker, feed)
         self._rows: list[tuple[Any, ...]] = []
+        self._symbols: list[str] = []
 
     def notify_order(self, order: Any) -> None:
         """Append a completed order tagged ``reason="liquidation"``."""
@@ -337,6 +352,7 @@ class LiquidationsRecorder(_Recorder):
         if order.status != order.Completed or info.get("reason") != "liquidation":
             return
         self._rows.append(tuple(info[name] for name in LIQUIDATION_COLUMNS))
+        self._symbols.append(order.data._name)
 
     def frame(self) -> pd.DataFrame:
         """The ``liquidations`` table."""
@@ -344,7 +360,7 @@ class LiquidationsRecorder(_Recorder):
         for name in ("size", "liquidation_price", "fill_price", "loss", "fee"):
             frame[name] = frame[name].astype(np.float64)
         frame["gap"] = frame["gap"].astype(bool)
-        return frame
+        return _with_symbols(self, frame, self._symbols)
 
 
 class FundingRecorder(_Recorder):
@@ -353,15 +369,14 @@ class FundingRecorder(_Recorder):
     def frame(self) -> pd.DataFrame:
         """The ``funding`` table (positive payment = paid by the strategy)."""
         name = self.feed._name
-        rows = [
-            (time, rate, mark, size, payment)
-            for time, data_name, rate, mark, size, payment in self.broker.funding_events
-            if data_name == name
+        events = [
+            event for event in self.broker.funding_events if self.portfolio or event[1] == name
         ]
+        rows = [(time, rate, mark, size, payment) for time, _, rate, mark, size, payment in events]
         frame = _frame(rows, FUNDING_COLUMNS, ("time",))
         for column in FUNDING_COLUMNS[1:]:
             frame[column] = frame[column].astype(np.float64)
-        return frame
+        return _with_symbols(self, frame, [event[1] for event in events])
 
 
 class NearMissRecorder(_Recorder):
@@ -422,6 +437,137 @@ class NearMissRecorder(_Recorder):
             },
             columns=list(NEAR_MISS_COLUMNS),
         )
+
+
+#: Columns of ``Results.positions`` (portfolio runs): one row per bar and symbol.
+POSITION_COLUMNS: tuple[str, ...] = (
+    "symbol",
+    "position_size",
+    "position_notional",
+    "liquidation_price",
+)
+
+
+class PortfolioAccountRecorder(_Recorder):
+    """Per-bar account state of a portfolio run: ``equity`` plus a ``positions`` table.
+
+    The ``equity`` table keeps the account columns; across symbols ``position_size`` is the
+    number of open positions, ``position_notional`` the net (signed) notional,
+    ``effective_leverage`` the gross notional over equity and ``liquidation_price`` NaN (each
+    symbol's is in ``positions``).
+    """
+
+    per_bar = True
+    portfolio = True
+
+    def __init__(self, broker: Any, feed: Any, feeds: tuple[Any, ...] = ()) -> None:
+        super().__init__(broker, feed)
+        self.feeds = tuple(feeds) or (feed,)
+        self._rows: list[tuple[float, ...]] = []
+        self._positions = [broker.getposition(data) for data in self.feeds]
+        self._clock = feed.lines.close
+        self._datetime = feed.lines.datetime
+
+    def next(self) -> None:
+        """Append the account state and each symbol's size, feed index and liquidation price."""
+        broker = self.broker
+        row = [
+            self._datetime.array[self._clock.idx],
+            broker.getvalue(),
+            broker.cash,
+            broker.margin_used,
+            broker.funding_paid,
+            broker.fees_paid,
+        ]
+        for data, position in zip(self.feeds, self._positions, strict=True):
+            row += [position.size, data.lines.close.idx, broker.liquidation_price(data)]
+        self._rows.append(tuple(row))
+
+    def _table(self) -> tuple[np.ndarray, list[np.ndarray], list[np.ndarray], list[np.ndarray]]:
+        width = 6 + 3 * len(self.feeds)
+        rows = np.asarray(self._rows, dtype=np.float64).reshape(-1, width)
+        sizes, notionals, liquidations = [], [], []
+        for number, data in enumerate(self.feeds):
+            column = 6 + 3 * number
+            closes = np.asarray(data.lines.close.array, dtype=np.float64)
+            mult = self.broker.getcommissioninfo(data).p.mult
+            size = rows[:, column]
+            indices = rows[:, column + 1].astype(np.int64)
+            sizes.append(size)
+            notionals.append(size * closes[indices] * mult)
+            liquidations.append(rows[:, column + 2])
+        return rows, sizes, notionals, liquidations
+
+    def frame(self) -> pd.DataFrame:
+        """The account's ``equity`` table, indexed by UTC bar time."""
+        rows, sizes, notionals, _ = self._table()
+        value = rows[:, 1]
+        count = len(rows)
+        net = np.sum(notionals, axis=0) if notionals else np.zeros(count)
+        gross = np.sum(np.abs(notionals), axis=0) if notionals else np.zeros(count)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            leverage = np.where(value > 0.0, gross / value, np.nan)
+        open_positions = np.sum([size != 0.0 for size in sizes], axis=0) if sizes else net
+        leverage[open_positions == 0] = 0.0
+        columns = {
+            "value": value,
+            "cash": rows[:, 2],
+            "position_size": np.asarray(open_positions, dtype=np.float64),
+            "position_notional": net,
+            "margin_used": rows[:, 3],
+            "effective_leverage": leverage,
+            "liquidation_price": np.full(count, np.nan),
+            "funding_cum": rows[:, 4],
+            "fees_cum": rows[:, 5],
+        }
+        return pd.DataFrame(columns, index=_times(rows[:, 0]), columns=list(EQUITY_COLUMNS))
+
+    def positions(self) -> pd.DataFrame:
+        """Each symbol's position per bar (long format, ordered by time then symbol)."""
+        rows, sizes, notionals, liquidations = self._table()
+        count, width = len(rows), len(self.feeds)
+        names = np.array([data._name for data in self.feeds], dtype=object)
+        frame = pd.DataFrame(
+            {
+                "symbol": np.tile(names, count),
+                "position_size": np.column_stack(sizes).ravel() if count else [],
+                "position_notional": np.column_stack(notionals).ravel() if count else [],
+                "liquidation_price": np.column_stack(liquidations).ravel() if count else [],
+            },
+            index=pd.DatetimeIndex(np.repeat(_times(rows[:, 0]), width), name="time"),
+            columns=list(POSITION_COLUMNS),
+        )
+        return frame
+
+
+class PortfolioNearMissRecorder(_Recorder):
+    """Near misses of every symbol's position (one :class:`NearMissRecorder` each)."""
+
+    per_bar = True
+    portfolio = True
+
+    def __init__(
+        self, broker: Any, feed: Any, feeds: tuple[Any, ...] = (), near_miss_pct: float = 1.0
+    ) -> None:
+        super().__init__(broker, feed)
+        self.parts = [
+            NearMissRecorder(broker, data, near_miss_pct=near_miss_pct) for data in feeds or (feed,)
+        ]
+
+    def next(self) -> None:
+        """Let each symbol's recorder remember its liquidation price."""
+        for part in self.parts:
+            part.next()
+
+    def frame(self) -> pd.DataFrame:
+        """The ``near_misses`` table with a leading ``symbol`` column, in time order."""
+        frames = []
+        for part in self.parts:
+            frame = part.frame()
+            frame.insert(0, "symbol", pd.Series([part.feed._name] * len(frame), dtype=object))
+            frames.append(frame)
+        combined = pd.concat(frames, ignore_index=True)
+        return combined.sort_values("time", kind="stable").reset_index(drop=True)
 
 
 _TRADE_DUST = 1e-12
@@ -518,18 +664,30 @@ class ResultsAnalyzer(bt.Analyzer):
     returns ``{table name: DataFrame}``.
     """
 
-    params = (("data", None), ("near_miss_pct", 1.0))
+    params = (("data", None), ("near_miss_pct", 1.0), ("portfolio", None))
 
     def start(self) -> None:
-        """Create one recorder per table."""
+        """Create one recorder per table.
+
+        With ``portfolio`` (the tuple of the run's symbol feeds) every table covers all of them
+        with a ``symbol`` column, and ``get_analysis()`` also returns ``positions``.
+        """
         feed = self.p.data if self.p.data is not None else self.strategy.datas[0]
         broker = self.strategy.broker
         self.recorders: dict[str, _Recorder] = {}
+        feeds = tuple(self.p.portfolio or ())
         for name, recorder_class in RECORDERS.items():
-            if recorder_class is NearMissRecorder:
+            if feeds and recorder_class is AccountRecorder:
+                recorder: _Recorder = PortfolioAccountRecorder(broker, feeds[0], feeds)
+            elif feeds and recorder_class is NearMissRecorder:
+                recorder = PortfolioNearMissRecorder(
+                    broker, feeds[0], feeds, near_miss_pct=self.p.near_miss_pct
+                )
+            elif recorder_class is NearMissRecorder:
                 recorder = NearMissRecorder(broker, feed, near_miss_pct=self.p.near_miss_pct)
             else:
-                recorder = recorder_class(broker, feed)
+                recorder = recorder_class(broker, feeds[0] if feeds else feed)
+                recorder.portfolio = bool(feeds)
             self.recorders[name] = recorder
         self._account = self.recorders["equity"].next
         self._near_misses = self.recorders["near_misses"].next
@@ -551,4 +709,8 @@ class ResultsAnalyzer(bt.Analyzer):
 
     def get_analysis(self) -> dict[str, pd.DataFrame]:  # type: ignore[override]
         """Every table, by Results attribute name."""
-        return {name: recorder.frame() for name, recorder in self.recorders.items()}
+        tables = {name: recorder.frame() for name, recorder in self.recorders.items()}
+        account = self.recorders["equity"]
+        if isinstance(account, PortfolioAccountRecorder):
+            tables["positions"] = account.positions()
+        return tables

@@ -255,6 +255,12 @@ class PerpetualBroker(bt.brokers.BackBroker):
         size = order.created.size
         if not math.isfinite(size):
             raise ConfigError(f"order size {size!r} must be a finite number of base units")
+        base = getattr(order.data, "resampled_from", None)
+        if base is not None:
+            raise ConfigError(
+                f"orders go to the traded feed {base!r}, not to its resampled feed "
+                f"{order.data._name!r} (a read-only slower timeframe)"
+            )
         return super().submit(order, check)
 
     # -- helpers for strategies -------------------------------------------------------------
@@ -313,6 +319,8 @@ class PerpetualBroker(bt.brokers.BackBroker):
 
     def _before_orders(self) -> None:
         for state in tuple(self._open_states):
+            if not state.side:
+                continue  # closed this bar by a cross-margin account liquidation
             index = state.clock.idx
             if self._funding_on and state.funding is not None:
                 rate = state.funding[index]
@@ -325,12 +333,14 @@ class PerpetualBroker(bt.brokers.BackBroker):
                     opening = state.open[index]
                 if opening <= liquidation:
                     self._liquidate(state, index, gap=True)
+                    self._liquidate_account(gap=True)
             else:
                 opening = state.mark_open[index] if state.mark_open is not None else _NAN
                 if opening != opening:
                     opening = state.open[index]
                 if opening >= liquidation:
                     self._liquidate(state, index, gap=True)
+                    self._liquidate_account(gap=True)
 
     def _after_orders(self) -> None:
         if self._cross and len(self._open_states) > 1:
@@ -338,6 +348,8 @@ class PerpetualBroker(bt.brokers.BackBroker):
                 self._update_liquidation_price(state)
         liquidated = False
         for state in tuple(self._open_states):
+            if not state.side:
+                continue  # closed this bar by a cross-margin account liquidation
             index = state.clock.idx
             if state.side > 0:
                 low = state.mark_low[index] if state.mark_low is not None else _NAN
@@ -345,6 +357,7 @@ class PerpetualBroker(bt.brokers.BackBroker):
                     low = state.low[index]
                 if low <= state.liquidation_price:
                     self._liquidate(state, index, gap=False)
+                    self._liquidate_account(gap=False)
                     liquidated = True
             else:
                 high = state.mark_high[index] if state.mark_high is not None else _NAN
@@ -352,6 +365,7 @@ class PerpetualBroker(bt.brokers.BackBroker):
                     high = state.high[index]
                 if high >= state.liquidation_price:
                     self._liquidate(state, index, gap=False)
+                    self._liquidate_account(gap=False)
                     liquidated = True
         if liquidated:
             self._get_value()
@@ -374,7 +388,25 @@ class PerpetualBroker(bt.brokers.BackBroker):
             self._update_liquidation_price(state)
 
     # -- liquidation ------------------------------------------------------------------------
-    def _liquidate(self, state: _PositionState, index: int, *, gap: bool) -> None:
+    def _liquidate_account(self, *, gap: bool) -> None:
+        """Cross margin: after one position's liquidation, close every other one too.
+
+        A cross position's liquidation price is where the whole account's margin balance falls
+        to its maintenance margin (Binance: "in cross margin mode, all positions in cross margin
+        are liquidated together"); the other positions are closed at their traded price of the
+        bar the formula used for them: the open on a gap, else the close.
+        """
+        if not self._cross:
+            return
+        for other in tuple(self._open_states):
+            if other.side:
+                index = other.clock.idx
+                price = other.open[index] if gap else other.close[index]
+                self._liquidate(other, index, gap=gap, market_price=price)
+
+    def _liquidate(
+        self, state: _PositionState, index: int, *, gap: bool, market_price: float | None = None
+    ) -> None:
         data = state.data
         position = self.positions[data]
         size = position.size
@@ -382,7 +414,9 @@ class PerpetualBroker(bt.brokers.BackBroker):
         liquidation = state.liquidation_price
         comminfo = state.comminfo
         mult = comminfo.p.mult
-        if gap:
+        if market_price is not None:
+            market = market_price
+        elif gap:
             traded_open = state.open[index]
             market = min(traded_open, liquidation) if size > 0 else max(traded_open, liquidation)
         else:

@@ -95,14 +95,54 @@ def _time_text(name: str, value: Any) -> str | None:
     return format_date_argument(milliseconds)
 
 
+def _symbols_value(value: Any) -> str | tuple[str, ...]:
+    """One symbol as text, several as a tuple (from a list or a comma-separated string)."""
+    if isinstance(value, str):
+        items: list[Any] = value.split(",")
+    elif isinstance(value, list | tuple):
+        items = list(value)
+    else:
+        raise ConfigError(
+            f"symbol must be a ccxt symbol or a list of them, e.g. BTC/USDT:USDT, got {value!r}"
+        )
+    symbols: list[str] = []
+    for item in items:
+        if not isinstance(item, str) or not item.strip():
+            raise ConfigError(
+                f"symbol must be a non-empty string (or a list of them: BTC/USDT:USDT,"
+                f"ETH/USDT:USDT), got {value!r}"
+            )
+        name = item.strip()
+        if name in symbols:
+            raise ConfigError(f"symbol {name!r} is listed twice; list each market once")
+        symbols.append(name)
+    if not symbols:
+        raise ConfigError("symbol must name at least one market, e.g. BTC/USDT:USDT")
+    return symbols[0] if len(symbols) == 1 else tuple(symbols)
+
+
+def _symbols_alias(values: Mapping[str, Any]) -> Mapping[str, Any]:
+    """Read ``symbols`` (a run file's list of markets) as ``symbol``."""
+    if "symbols" not in values:
+        return values
+    if values.get("symbol") is not None and values.get("symbols") is not None:
+        raise ConfigError("give either symbol or symbols, not both")
+    renamed = {key: value for key, value in values.items() if key != "symbols"}
+    if values["symbols"] is not None:
+        renamed["symbol"] = values["symbols"]
+    return renamed
+
+
 @dataclass(frozen=True)
 class RunConfig:
     """One backtest run: market, strategy, account and model settings.
 
     Attributes
     ----------
-    symbol : str
-        ccxt unified symbol of the perpetual, e.g. ``"BTC/USDT:USDT"``.
+    symbol : str or tuple of str
+        ccxt unified symbol of the perpetual, e.g. ``"BTC/USDT:USDT"``; several symbols (a
+        list, or one string separated by commas) make a portfolio run: one account, one clock,
+        one feed per symbol (see :attr:`symbols`).  A list of one is stored as that symbol.
     exchange : str
         ccxt exchange id of the stored data (``"binanceusdm"``).
     timeframe : str
@@ -140,7 +180,7 @@ class RunConfig:
         starts empty at ``since``), or a span such as ``"30d"``.
     """
 
-    symbol: str = "BTC/USDT:USDT"
+    symbol: str | tuple[str, ...] = "BTC/USDT:USDT"
     exchange: str = "binanceusdm"
     timeframe: str = "5m"
     since: str | None = None
@@ -166,7 +206,8 @@ class RunConfig:
         def set_(name: str, value: Any) -> None:
             object.__setattr__(self, name, value)
 
-        for name in ("symbol", "exchange", "strategy", "timeframe"):
+        set_("symbol", _symbols_value(self.symbol))
+        for name in ("exchange", "strategy", "timeframe"):
             value = getattr(self, name)
             if not isinstance(value, str) or not value.strip():
                 raise ConfigError(f"{name} must be a non-empty string, got {value!r}")
@@ -234,7 +275,11 @@ class RunConfig:
         values: dict[str, Any] = {}
         for item in dataclasses.fields(self):
             value = getattr(self, item.name)
-            values[item.name] = value.to_dict() if isinstance(value, FrozenMapping) else value
+            if isinstance(value, FrozenMapping):
+                value = value.to_dict()
+            elif isinstance(value, tuple):
+                value = list(value)
+            values[item.name] = value
         return values
 
     @classmethod
@@ -247,6 +292,7 @@ class RunConfig:
             For an unknown key (with the closest field names) or an invalid value.
         """
         names = [item.name for item in dataclasses.fields(cls)]
+        values = _symbols_alias(values)
         unknown = [key for key in values if key not in names]
         if unknown:
             key = unknown[0]
@@ -260,6 +306,16 @@ class RunConfig:
     def replace(self, **changes: Any) -> RunConfig:
         """A copy with ``changes`` applied (validated again)."""
         return dataclasses.replace(self, **changes)
+
+    @property
+    def symbols(self) -> tuple[str, ...]:
+        """The run's symbols in feed order (one for a single-market run)."""
+        return self.symbol if isinstance(self.symbol, tuple) else (self.symbol,)
+
+    @property
+    def portfolio(self) -> bool:
+        """Whether the run trades several symbols."""
+        return isinstance(self.symbol, tuple)
 
     @property
     def liquidation_fee_rate(self) -> float:

@@ -14,6 +14,7 @@ import inspect
 import json
 import re
 import traceback
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,7 @@ from backtest.engine.broker import PerpetualBroker
 from backtest.engine.commission import PerpetualCommission
 from backtest.engine.config import RunConfig
 from backtest.engine.feeds import PerpData, date_numbers_to_index
+from backtest.engine.resample import add_timeframe_feeds
 from backtest.engine.warmup import join_warmup, load_since, split_warmup
 from backtest.engine.warmup import logger as warmup_logger
 from backtest.errors import ConfigError, DataError, PluginError
@@ -130,6 +132,7 @@ def build_cerebro(
     cerebro.p.preload = True
     cerebro.p.runonce = True
     cerebro.adddata(PerpData(dataname=frame, warmup=warmup), name=config.symbol)
+    add_timeframe_feeds(cerebro, strategy_class, {config.symbol: frame}, config.timeframe)
     broker = PerpetualBroker(
         cash=config.cash,
         venue=config.venue,
@@ -285,7 +288,7 @@ def check_frame_values(frame: pd.DataFrame, timeframe: str | None = None) -> Non
 def run(
     config: RunConfig,
     *,
-    data: pd.DataFrame | None = None,
+    data: pd.DataFrame | Mapping[str, pd.DataFrame] | None = None,
     strategy_class: type[bt.Strategy] | None = None,
     progress: bool = False,
     tiers: Any = None,
@@ -297,11 +300,13 @@ def run(
     ----------
     config : RunConfig
         The run.
-    data : DataFrame, optional
+    data : DataFrame or mapping of symbol to DataFrame, optional
         Candles as from ``load_market`` (loaded from the store when omitted, from the map's
         warm-up on).  Bars before ``config.since`` are the liquidation map's warm-up: the map
         runs over those within the warm-up (:mod:`backtest.engine.warmup`), nothing trades
-        them, and no table of the results holds them.
+        them, and no table of the results holds them.  A mapping (one frame per symbol of
+        ``config.symbol``) or several symbols make a portfolio run
+        (:func:`backtest.engine.portfolio.run_portfolio`).
     strategy_class : type, optional
         The strategy; resolved from ``config.strategy`` by :mod:`backtest.plugins` when omitted.
     progress : bool
@@ -329,6 +334,17 @@ def run(
     """
     if not isinstance(config, RunConfig):
         raise ConfigError(f"run() needs a RunConfig, got {type(config).__name__}")
+    if config.portfolio or isinstance(data, Mapping):
+        from backtest.engine.portfolio import run_portfolio
+
+        return run_portfolio(
+            config,
+            data=data,
+            strategy_class=strategy_class,
+            progress=progress,
+            tiers=tiers,
+            liquidation_price_function=liquidation_price_function,
+        )
     started = dt.datetime.now(dt.UTC)
     if strategy_class is None:
         from backtest.plugins import resolve_strategy
@@ -658,7 +674,7 @@ def make_run_id(config: RunConfig, strategy_class: type, started: dt.datetime) -
     digest = hashlib.sha256(
         json.dumps(config.to_dict(), sort_keys=True, default=str).encode()
     ).hexdigest()[:8]
-    symbol = re.sub(r"[^A-Za-z0-9]+", "", config.symbol.split(":")[0])
+    symbol = "_".join(re.sub(r"[^A-Za-z0-9]+", "", item.split(":")[0]) for item in config.symbols)
     stamp = started.strftime("%Y%m%dT%H%M%SZ")
     return f"{stamp}-{strategy_class.__name__}-{symbol}-{config.timeframe}-{digest}"
 
