@@ -74,6 +74,8 @@ ctypedef struct MapState:
     double share_max
     double participation
     double decay
+    double touch_fraction
+    Py_ssize_t touch_buckets
     double log_hundred
     double log_ten
     double sqrt_five
@@ -919,6 +921,9 @@ cdef void map_bar(MapState* st, double o, double h, double lo, double c, double 
     cdef double x_low, x_high
     cdef double liq_long, liq_short, typical, new, sigma, daily_notional
     cdef Py_ssize_t first_long, last_short, i, j, centre, low_bucket, high_bucket
+    cdef Py_ssize_t whole_long, whole_short
+    cdef double take
+    cdef bint partial
     cdef bint oi_mode, has_oi
     cdef double side[4]
     if isfinite(funding_rate):
@@ -953,16 +958,34 @@ cdef void map_bar(MapState* st, double o, double h, double lo, double c, double 
         first_long = 0
     if last_short > n - 1:
         last_short = n - 1
+    partial = st.touch_fraction < 1.0
+    whole_long = first_long
+    whole_short = last_short
+    if partial:
+        whole_long = first_long + st.touch_buckets
+        whole_short = last_short - st.touch_buckets
     liq_long = 0.0
-    while st.hi_long >= first_long:
+    while st.hi_long >= whole_long:
         liq_long += st.dl[st.hi_long]
         st.dl[st.hi_long] = 0.0
         st.hi_long -= 1
+    i = st.hi_long
+    while i >= first_long:
+        take = st.dl[i] * st.touch_fraction
+        liq_long += take
+        st.dl[i] = st.dl[i] - take
+        i -= 1
     liq_short = 0.0
-    while st.lo_short <= last_short:
+    while st.lo_short <= whole_short:
         liq_short += st.ds[st.lo_short]
         st.ds[st.lo_short] = 0.0
         st.lo_short += 1
+    i = st.lo_short
+    while i <= last_short:
+        take = st.ds[i] * st.touch_fraction
+        liq_short += take
+        st.ds[i] = st.ds[i] - take
+        i += 1
     liq_long = liq_long * st.scale
     liq_short = liq_short * st.scale
 
@@ -1068,7 +1091,8 @@ cdef class MapKernel:
                  double long_share_min, double long_share_max, double participation,
                  double decay_per_bar, Py_ssize_t band_buckets, Py_ssize_t smoothing_buckets,
                  double cascade_shock=NAN, tuple cascade_model=(0, 1.0, 1.0, 0.0, 0.1, 1e-6, 50),
-                 double cascade_alpha=0.01, double bars_per_day=288.0):
+                 double cascade_alpha=0.01, double bars_per_day=288.0,
+                 double touch_fraction=1.0, Py_ssize_t touch_buckets=0):
         from backtest.liquidation.levels import LOG_HUNDRED, LOG_TEN
 
         cdef double[::1] view
@@ -1087,6 +1111,8 @@ cdef class MapKernel:
             raise ValueError(f"entry_points must be in 1..{MAX_ENTRY_POINTS}, got {entry_points}")
         if band_buckets < 1 or smoothing_buckets < 0:
             raise ValueError("band_buckets must be >= 1 and smoothing_buckets >= 0")
+        if not (0.0 < touch_fraction <= 1.0) or touch_buckets < 0:
+            raise ValueError("touch_fraction must be in (0, 1] and touch_buckets >= 0")
         if half_buckets // 2 <= band_buckets + smoothing_buckets + 16:
             raise ValueError("half_buckets is too small for the band and the smoothing")
         n = 2 * half_buckets + 1
@@ -1115,6 +1141,8 @@ cdef class MapKernel:
         self.st.share_max = long_share_max
         self.st.participation = participation
         self.st.decay = decay_per_bar
+        self.st.touch_fraction = touch_fraction
+        self.st.touch_buckets = touch_buckets
         self.st.log_hundred = LOG_HUNDRED
         self.st.log_ten = LOG_TEN
         self.st.sqrt_five = 5.0 ** 0.5

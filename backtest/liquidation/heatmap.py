@@ -7,6 +7,8 @@ and short separately.  Every bar, in this order:
 1. **Consume** (path dependent): long levels at or above the bar's low and short levels at or
    below its high are liquidated; their notional is the bar's ``liq_long`` / ``liq_short``.
    The mark-price low/high are used when given (exchanges liquidate on the mark price).
+   Levels the extreme only touched (within ``touch_depth``) lose ``touch_fraction`` of their
+   notional per bar; the rest waits for the next bar that reaches them.
 2. **Create**: new positions are ``participation × volume × typical price`` or, when open
    interest is loaded, ``ΔOI⁺ × typical price``.  Every new contract has a long and a short
    holder; a long share that leans with funding splits which side is leveraged.  Entries are
@@ -191,6 +193,21 @@ class MapParams:
     grid_span : float
         The grid covers ``price/grid_span .. price·grid_span`` around its centre (default 4).
 
+    Consumption
+    -----------
+    touch_fraction : float
+        Share of the notional at a level the bar's extreme only *touched* (within
+        ``touch_depth`` of the low for longs, of the high for shorts) that is liquidated, in
+        (0, 1]; levels crossed by more are liquidated whole.  The rest stays and is touched
+        again by the next bar that reaches it.  Not every position at a level dies when the
+        traded price first reaches it: exchanges liquidate on the mark price, which does not
+        follow every tick of the traded one; cross-margined positions draw on the account's
+        other balance; Binance reduces large positions in steps.  1 liquidates every crossed
+        level whole.
+    touch_depth : float
+        Depth of the touched zone, relative to the extreme (``0.003`` = 0.3 %, three buckets at
+        the default width; rounded to whole buckets, 0 disables the zone).
+
     Removal
     -------
     half_life_hours : float
@@ -245,6 +262,8 @@ class MapParams:
     band: float = 0.05
     smoothing: float = 0.002
     grid_span: float = 4.0
+    touch_fraction: float = 1.0
+    touch_depth: float = 0.003
     half_life_hours: float = 48.0
     half_life_bars: float | None = None
     participation: float = 0.1
@@ -335,6 +354,14 @@ class MapParams:
             "grid_span", self.grid_span, 1, 1000, low_open=True, high_open=False,
             hint="the grid covers price/grid_span .. price*grid_span",
         )  # fmt: skip
+        _in_range(
+            "touch_fraction", self.touch_fraction, 0, 1, low_open=True, high_open=False,
+            hint="it is the share of a touched level's notional liquidated per bar",
+        )  # fmt: skip
+        _in_range(
+            "touch_depth", self.touch_depth, 0, 0.05, low_open=False, high_open=False,
+            hint="a relative depth, 0.003 = 0.3 %",
+        )  # fmt: skip
         geometry = self.geometry()
         needed = geometry.band_buckets + geometry.smoothing_buckets + 17
         if geometry.half_buckets // 2 < needed:
@@ -407,6 +434,7 @@ class MapParams:
             half_buckets=math.ceil(math.log(self.grid_span) / step),
             band_buckets=max(1, round(math.log1p(self.band) / step)),
             smoothing_buckets=round(math.log1p(self.smoothing) / step),
+            touch_buckets=round(math.log1p(self.touch_depth) / step),
         )
 
     @classmethod
@@ -447,6 +475,7 @@ class _Geometry:
     half_buckets: int
     band_buckets: int
     smoothing_buckets: int
+    touch_buckets: int = 0
 
 
 # -- snapshots and results -----------------------------------------------------------------------
@@ -710,6 +739,8 @@ class LiquidationMap:
             "long_share_max": float(params.long_share_max),
             "participation": float(params.participation),
             "decay_per_bar": decay,
+            "touch_fraction": float(params.touch_fraction),
+            "touch_buckets": geometry.touch_buckets,
             "band_buckets": geometry.band_buckets,
             "smoothing_buckets": geometry.smoothing_buckets,
         }

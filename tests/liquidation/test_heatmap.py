@@ -173,6 +173,57 @@ def test_crash_bar_liquidates_exactly_the_longs_above_its_low():
     assert 0.0 < long_after[first + 1 :].sum() < opened
 
 
+def test_touched_levels_lose_only_the_touch_fraction():
+    """A low that only touches a level takes touch_fraction of it; a deeper low takes it all."""
+    params = {
+        "leverages": (10.0,), "leverage_weights": (1.0,), "entry_points": 1,
+        "round_level_weight": 0.0, "touch_fraction": 0.25, "touch_depth": 0.003,
+    }  # fmt: skip
+    chosen = reference_map(**params)
+    step = chosen.params.log_step
+    assert chosen.params.geometry().touch_buckets == 3
+    # one flat bar at 100 opens a 10x long at one level (and a short far above); the density
+    # is read after each bar's decay, liquidations are taken before it
+    seed = [np.array([x]) for x in (100.0, 100.0, 100.0, 100.0, 4.0)]
+    (log_min, long0, _), _ = density(chosen, *seed)
+    (level,) = np.nonzero(long0)[0]
+    notional = long0[level]
+    edge = math.exp(log_min + level * step)  # the level bucket's lower edge
+    decay = 0.5 ** (5 / 60 / chosen.params.half_life_hours)
+
+    def bar_to(low):  # a bar whose low reaches `low` (its own new levels lie far below)
+        return (100.0, 100.0, low, 100.0, 1e-12)
+
+    def run(*lows):
+        bars = [seed] + [[np.array([x]) for x in bar_to(low)] for low in lows]
+        arrays = [np.concatenate([bar[k] for bar in bars]) for k in range(5)]
+        return density(chosen, *arrays)
+
+    # the low lands in the level's own bucket: touched (depth 0 < 3 buckets)
+    (_, long1, _), lines = run(edge * 1.0001)
+    assert lines["liq_long"][1] == pytest.approx(0.25 * notional, rel=1e-9)
+    assert long1[level] == pytest.approx(0.75 * notional * decay, rel=1e-9)
+    # touched again by the next bar: another quarter of what is left
+    _, lines = run(edge * 1.0001, edge * 1.0001)
+    assert lines["liq_long"][2] == pytest.approx(0.25 * 0.75 * notional * decay, rel=1e-9)
+    # a low three buckets or more below the level's bucket liquidates it whole
+    deep = math.exp(log_min + (level - 3) * step) * 1.0001
+    (_, long2, _), lines = run(deep)
+    assert lines["liq_long"][1] == pytest.approx(notional, rel=1e-9)
+    assert long2[level] < 1e-9 * notional  # only the tiny bar's own new positions
+    # two buckets below: still touched
+    _, lines = run(math.exp(log_min + (level - 2) * step) * 1.0001)
+    assert lines["liq_long"][1] == pytest.approx(0.25 * notional, rel=1e-9)
+    # touch_fraction = 1 is the whole-level rule
+    whole = LiquidationMap(
+        MapParams(**{**params, "touch_fraction": 1.0}), timeframe="5m", backend="reference"
+    )
+    bars = [seed, [np.array([x]) for x in bar_to(edge * 1.0001)]]
+    arrays = [np.concatenate([bar[k] for bar in bars]) for k in range(5)]
+    _, lines = density(whole, *arrays)
+    assert lines["liq_long"][1] == pytest.approx(notional, rel=1e-9)
+
+
 def test_mark_price_low_decides_the_liquidations():
     chosen = reference_map()
     calm = candles(100.0 + np.sin(np.arange(60) / 5.0))

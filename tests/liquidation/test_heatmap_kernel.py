@@ -123,6 +123,8 @@ def small_params(draw):
         entry_concentration=draw(st.floats(0.0, 4.0)),
         round_level_weight=draw(st.sampled_from([0.0, 0.15, 0.6])),
         half_life_hours=draw(st.floats(0.5, 100.0)),
+        touch_fraction=draw(st.sampled_from([1.0, 0.7, 0.3])),
+        touch_depth=draw(st.sampled_from([0.0, 0.005, 0.02])),
     )
 
 
@@ -160,6 +162,15 @@ def test_kernel_matches_reference_on_the_real_crash(crash_slice, simd):
     assert_same(kernel_result, reference_result)
     # something actually happened in this slice
     assert kernel_result[0]["liq_long"].max() > 1e8
+
+
+@pytest.mark.parametrize("touch", [(0.4, 0.003), (0.8, 0.01), (1.0, 0.003)])
+def test_kernel_matches_reference_with_touched_levels_on_the_real_crash(crash_slice, touch):
+    arrays, optional = crash_slice
+    fraction, depth = touch
+    params = MapParams(touch_fraction=fraction, touch_depth=depth)
+    kernel_result, reference_result = run_both(params, arrays, optional)
+    assert_same(kernel_result, reference_result)
 
 
 def test_kernel_matches_reference_with_the_cascade_line(crash_slice):

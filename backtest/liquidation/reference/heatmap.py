@@ -25,8 +25,13 @@ Per valid bar (finite open/high/low/close/volume, volume > 0, 0 < low <= high, c
    levels that fall off the far edge, more than ``grid_span/2``-fold away, are dropped).
 1. Consume: long buckets from the bucket holding the low upwards (the whole grid when the low
    is below it), short buckets from the bucket holding the high downwards; the mark-price
-   low/high replace the traded ones when finite and positive.  Their notional is liq_long /
-   liq_short.
+   low/high replace the traded ones when finite and positive.  Buckets at least
+   ``touch_buckets`` beyond the extreme's bucket (long: ``i >= first + touch_buckets``; short:
+   ``i <= last - touch_buckets``) are liquidated whole, walking from the far end towards the
+   extreme; the ``touch_buckets`` buckets nearest the extreme, which the price only touched,
+   lose ``touch_fraction`` of their notional (``take = d*fraction``, ``d = d - take``), walked
+   the same way (with ``touch_fraction == 1`` every crossed bucket is liquidated whole).  What
+   is taken is liq_long / liq_short.
 2. Create: new = participation*volume*typical, or (open-interest mode: this bar's and an
    earlier bar's OI finite and >= 0) max(ΔOI, 0)*typical;
    long side 2*s*new, short side 2*(1-s)*new with the long share
@@ -135,6 +140,11 @@ class MapKernel:
         New notional per traded notional (volume mode).
     decay_per_bar : float
         Survival factor per bar in (0, 1] (volume mode).
+    touch_fraction : float
+        Share of the notional of a bucket only touched (within ``touch_buckets`` of the bar's
+        extreme) that is liquidated per bar, in (0, 1].
+    touch_buckets : int
+        Depth of the touched zone in buckets (>= 0; 0 liquidates every crossed bucket whole).
     band_buckets : int
         Search band in buckets on each side.
     smoothing_buckets : int
@@ -175,6 +185,8 @@ class MapKernel:
         cascade_model: Sequence[float] = (0, 1.0, 1.0, 0.0, 0.1, 1e-6, 50),
         cascade_alpha: float = 0.01,
         bars_per_day: float = 288.0,
+        touch_fraction: float = 1.0,
+        touch_buckets: int = 0,
     ) -> None:
         self.long_offsets = [float(value) for value in long_offsets]
         self.short_offsets = [float(value) for value in short_offsets]
@@ -202,6 +214,8 @@ class MapKernel:
         self.long_share_max = float(long_share_max)
         self.participation = float(participation)
         self.decay_per_bar = float(decay_per_bar)
+        self.touch_fraction = float(touch_fraction)
+        self.touch_buckets = int(touch_buckets)
         self.band_buckets = int(band_buckets)
         self.smoothing_buckets = int(smoothing_buckets)
         self.cascade_shock = float(cascade_shock)
@@ -210,6 +224,8 @@ class MapKernel:
         self.bars_per_day = float(bars_per_day)
         if self.entry_points < 1:
             raise ValueError("entry_points must be at least 1")
+        if not 0.0 < self.touch_fraction <= 1.0 or self.touch_buckets < 0:
+            raise ValueError("touch_fraction must be in (0, 1] and touch_buckets >= 0")
         if self.band_buckets < 1 or self.smoothing_buckets < 0:
             raise ValueError("band_buckets must be >= 1 and smoothing_buckets >= 0")
         if self.quarter <= self.band_buckets + self.smoothing_buckets + 16:
@@ -369,16 +385,27 @@ class MapKernel:
         last_short = self._bucket(mark_high) if use_mark_high else high_bucket
         first_long = max(first_long, 0)
         last_short = min(last_short, n - 1)
+        partial = self.touch_fraction < 1.0
+        whole_long = first_long + self.touch_buckets if partial else first_long
+        whole_short = last_short - self.touch_buckets if partial else last_short
         liq_long = 0.0
-        while self.hi_long >= first_long:
+        while self.hi_long >= whole_long:
             liq_long += self.long[self.hi_long]
             self.long[self.hi_long] = 0.0
             self.hi_long -= 1
+        for i in range(self.hi_long, first_long - 1, -1):
+            take = self.long[i] * self.touch_fraction
+            liq_long += take
+            self.long[i] = self.long[i] - take
         liq_short = 0.0
-        while self.lo_short <= last_short:
+        while self.lo_short <= whole_short:
             liq_short += self.short[self.lo_short]
             self.short[self.lo_short] = 0.0
             self.lo_short += 1
+        for i in range(self.lo_short, last_short + 1):
+            take = self.short[i] * self.touch_fraction
+            liq_short += take
+            self.short[i] = self.short[i] - take
         liq_long = liq_long * self.scale
         liq_short = liq_short * self.scale
 
