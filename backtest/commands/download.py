@@ -63,6 +63,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bars")
     parser.add_argument(
+        "--no-tiers",
+        action="store_true",
+        help="do not store today's leverage tiers (bybit, okx, hyperliquid serve them)",
+    )
+    parser.add_argument(
         "--list", action="store_true", help="list what the store and the bundled sample hold"
     )
     parser.set_defaults(handler=handle)
@@ -116,6 +121,8 @@ def handle(args: argparse.Namespace) -> int:
         retry_policy=RetryPolicy(tries=args.retries),
         progress=not args.no_progress and sys.stderr.isatty(),
         on_result=lambda result: print(result.describe(), flush=True),
+        tiers=not args.no_tiers,
+        on_tiers=lambda result: print(result.describe(), flush=True),
     )
     stored = sum(result.rows_added for result in results)
     print(f"done: {stored} new rows in {len(results)} series")

@@ -689,6 +689,8 @@ def download(
     flush_pages: int = 20,
     on_result: Callable[[SeriesResult], None] | None = None,
     log: Callable[[str], None] | None = None,
+    tiers: bool = True,
+    on_tiers: Callable[[Any], None] | None = None,
 ) -> list[SeriesResult]:
     """Validate a download request, then fetch it into the store.
 
@@ -718,6 +720,11 @@ def download(
         See :class:`Downloader`.
     on_result : callable, optional
         Called with each :class:`SeriesResult` as soon as its series is done.
+    tiers : bool
+        Also store today's leverage-tier snapshot where the venue serves it without a key
+        (:func:`backtest.market.tier_download.download_tiers`), after the series.
+    on_tiers : callable, optional
+        Called with the tier step's :class:`~backtest.market.tier_download.TierResult`.
     """
     timeframe_to_ms(timeframe)
     if not symbols:
@@ -746,7 +753,7 @@ def download(
         flush_pages=flush_pages,
         log=log,
     )
-    return downloader.download(
+    results = downloader.download(
         symbols,
         timeframe,
         since_ms=since_ms,
@@ -754,3 +761,10 @@ def download(
         series=wanted,
         on_result=on_result,
     )
+    if tiers:
+        from backtest.market.tier_download import download_tiers
+
+        tier_result = download_tiers(exchange, symbols, root, retrier=retrier, clock=clock)
+        if on_tiers is not None:
+            on_tiers(tier_result)
+    return results

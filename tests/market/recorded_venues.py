@@ -31,6 +31,7 @@ from backtest.market.exchange import create_exchange
 
 FIXTURES = Path(__file__).parent / "fixtures"
 MARKETS = json.loads((FIXTURES / "venue_markets.json").read_text())
+TIERS = json.loads((FIXTURES / "venue_tiers.json").read_text())
 MINUTE = 60_000
 HOUR = 3_600_000
 
@@ -363,6 +364,8 @@ class Bybit(Venue):
             return 200, self._ok(
                 {"category": category, "symbol": symbol, "list": [], "nextPageCursor": ""}
             )
+        if path.endswith("/risk-limit"):
+            return 200, self._ok({"category": category, "list": TIERS["bybit_risk_limit"][symbol]})
         return 404, {"retCode": 404, "retMsg": f"no route {path}"}
 
 
@@ -400,7 +403,17 @@ class Okx(Venue):
             if query.get("instType") == "SWAP":
                 return 200, MARKETS["okx_swap"]
             return 200, {"code": "0", "msg": "", "data": []}
+        if path.endswith("/public/position-tiers"):
+            rows = TIERS["okx_position_tiers"].get(query.get("instFamily"))
+            if rows is None or query.get("tdMode") != "isolated":
+                return self.refusal()
+            return 200, {"code": "0", "msg": "", "data": rows}
         inst = query.get("instId")
+        if path.endswith("/market/ticker") and inst in self.contract_size:
+            candles = self.candles.get((inst.replace("-SWAP", "").replace("-", ""), "5m"), [])
+            last = candles[-1][4] if candles else "121450.0"
+            body = {"instType": "SWAP", "instId": inst, "last": last, "ts": "1760140800000"}
+            return 200, {"code": "0", "msg": "", "data": [body]}
         if inst not in self.contract_size:
             return self.refusal()
         symbol = inst.replace("-SWAP", "").replace("-", "")
