@@ -256,6 +256,13 @@ def parse_times(
                 "ISO 8601 (2025-10-10 20:00:00) or epoch milliseconds"
             ) from None
         times = parsed.dt.as_unit("ms").astype("int64").to_numpy()
+        zoned = as_text.str.contains(r"(?:[zZ]|[+-]\d\d(?::?\d\d)?)$", regex=True)
+        if utc_offset_hours and zoned.any():
+            where = int(np.flatnonzero(zoned.to_numpy())[0])
+            raise ConfigError(
+                f"{path}: {_row_label(frame, where, column)} carries its own UTC offset; "
+                "drop --utc-offset (it is for times written in local time without one)"
+            )
     times = times - round(utc_offset_hours * 3_600_000)
     latest = now_ms()
     outside = (times < _EARLIEST_MS) | (times > latest)

@@ -60,7 +60,12 @@ def test_download_command_then_load(tmp_path, offline, capsys):
 def test_list_shows_the_bundled_sample(tmp_path, capsys):
     assert cli.main(["download", "--list", "--data-dir", str(tmp_path)]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
-    assert len(lines) == 8 and all(line.endswith("(bundled sample)") for line in lines)
+    # candles, mark, funding and the CoinGlass 4h truth and context (liquidations, oi, longshort)
+    assert len(lines) == 13 and all(line.endswith("(bundled sample)") for line in lines)
+    assert (
+        "binanceusdm BTC/USDT:USDT 4h liquidations: 2195 rows, 2024-11-13 20:00 .. 2025-11-14 "
+        "12:00 UTC (bundled sample)" in lines
+    )
     assert lines[:4] == [
         "binanceusdm BTC/USDT:USDT funding: 366 rows, 2025-08-01 00:00 .. 2025-11-30 16:00 UTC "
         "(bundled sample)",

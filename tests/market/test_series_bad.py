@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from backtest.errors import BacktestError, DataError
+from backtest.errors import BacktestError, ConfigError, DataError
 from backtest.market import store
 from backtest.market.series import import_series
 
@@ -160,3 +160,19 @@ def test_reimport_merges_into_its_own_file(tmp_path):
     import_series(first, kind="liquidations", symbol=BTC, data_dir=tmp_path)
     result = import_series(second, kind="liquidations", symbol=BTC, data_dir=tmp_path)
     assert (result.rows_read, result.rows_stored) == (15, 24)
+
+
+def test_utc_offset_is_refused_for_times_that_carry_their_own(tmp_path):
+    source = tmp_path / "export.csv"
+    source.write_text(HEADER + "2025-10-10T00:00:00Z,1,2\n2025-10-10T04:00:00Z,1,2\n")
+    with pytest.raises(ConfigError, match=r"row 2 \(time 2025-10-10T00:00:00Z\) carries its own"):
+        import_series(
+            source, kind="liquidations", symbol=BTC, utc_offset_hours=2, data_dir=tmp_path / "d"
+        )
+    shifted = tmp_path / "local.csv"
+    shifted.write_text(HEADER + "2025-10-10 02:00,1,2\n2025-10-10 06:00,1,2\n")
+    result = import_series(
+        shifted, kind="liquidations", symbol=BTC, utc_offset_hours=2, data_dir=tmp_path / "d"
+    )
+    assert result.first_ms == 1760054400000  # 2025-10-10 00:00 UTC
+    assert "times shifted by -2 h to UTC" in result.describe()
