@@ -269,13 +269,13 @@ def staged_folder(folder: str | os.PathLike[str], *, kind: str = RUN) -> Iterato
 def _swap_into_place(staging: Path, target: Path, kind: str) -> None:
     check_writable_target(target, (kind,), "--report" if kind == RUN else "folder")
     if not target.exists():
-        with _signals_deferred():
+        with interrupts_held():
             staging.rename(target)
         return
     backup = temporary_path(target, "old")
     swapped = False
     try:
-        with _signals_deferred():  # Ctrl-C waits until both renames are done (or undone)
+        with interrupts_held():  # Ctrl-C waits until both renames are done (or undone)
             target.rename(backup)
             _pause("swapped-out")
             try:
@@ -291,19 +291,33 @@ def _swap_into_place(staging: Path, target: Path, kind: str) -> None:
 
 
 @contextlib.contextmanager
-def _signals_deferred() -> Iterator[None]:
-    """Hold SIGINT and SIGTERM back (delivered on exit) in the main thread on POSIX."""
+def interrupts_held() -> Iterator[None]:
+    """Hold Ctrl-C back during the block and raise it (KeyboardInterrupt) when the block ends.
+
+    In the main thread, SIGINT is recorded by a handler instead of interrupting, and blocked
+    in this thread, so threads and processes started inside the block start with it blocked
+    too (a worker process started here never sees the terminal's Ctrl-C).  Elsewhere (another
+    thread, no POSIX signals) the block runs unprotected.
+    """
     import signal
     import threading
 
-    held = {signal.SIGINT, signal.SIGTERM}
     if not hasattr(signal, "pthread_sigmask") or (
         threading.current_thread() is not threading.main_thread()
     ):
         yield
         return
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    pressed: list[int] = []
+    previous_handler = signal.signal(signal.SIGINT, lambda number, frame: pressed.append(number))
+    previous_mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
     try:
         yield
+    except Exception:
+        if pressed:  # the interruption is the cause (e.g. a worker killed while starting)
+            raise KeyboardInterrupt from None
+        raise
     finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+        signal.signal(signal.SIGINT, previous_handler)
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous_mask)  # a pending one lands here
+    if pressed:
+        raise KeyboardInterrupt

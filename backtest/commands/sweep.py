@@ -11,6 +11,7 @@ from typing import Any
 
 from backtest.commands.run import add_run_arguments
 from backtest.errors import ConfigError
+from backtest.sweep.limits import MAX_GRID_RUNS
 
 DEFAULT_SWEEPS = Path("sweeps")
 
@@ -63,9 +64,17 @@ def register(subparsers: Any) -> None:
         help="rolling windows, e.g. 5d:2d: the best parameters of each train span run on the "
         "next test span; the test spans' equity is stitched",
     )
+    sweep.add_argument(
+        "--allow-large-grid",
+        action="store_true",
+        help=f"run a grid of more than {MAX_GRID_RUNS:,} combinations (refused otherwise)",
+    )
     where = sweep.add_mutually_exclusive_group()
     where.add_argument(
-        "--workers", type=int, metavar="N", help="local worker processes (default: one per core)"
+        "--workers",
+        type=int,
+        metavar="N",
+        help="local worker processes (default and maximum: one per core)",
     )
     where.add_argument(
         "--scheduler",
@@ -132,6 +141,7 @@ def build_spec(args: argparse.Namespace) -> Any:
         rank_by=args.rank_by,
         ascending=args.ascending,
         walk_forward=walk_forward,
+        allow_large_grid=args.allow_large_grid,
     )
 
 

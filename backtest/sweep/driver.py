@@ -21,7 +21,7 @@ import pandas as pd
 from backtest.errors import BacktestError, ConfigError
 from backtest.sweep.backends import DEFAULT_BACKEND, Backend
 from backtest.sweep.execute import TaskRunner
-from backtest.sweep.grid import PERIOD, RUN, Axis, expand, grid_size
+from backtest.sweep.grid import PERIOD, RUN, Axis, check_grid_size, expand, grid_size
 from backtest.sweep.ranking import numeric_metric_names, rank_table, resolve_metric
 from backtest.sweep.store import COMPLETE, FAILED, RunRecord, SweepStore, run_key
 from backtest.sweep.walkforward import (
@@ -55,6 +55,9 @@ class SweepSpec:
         Rank smaller values first (e.g. a drawdown reported as a positive number).
     walk_forward : WalkForward, optional
         Train/test window lengths.
+    allow_large_grid : bool
+        Accept a grid of more than :data:`~backtest.sweep.limits.MAX_GRID_RUNS` combinations
+        (refused otherwise, before it is built).
     """
 
     base: Mapping[str, Any]
@@ -62,8 +65,10 @@ class SweepSpec:
     rank_by: str = "Sharpe"
     ascending: bool = False
     walk_forward: WalkForward | None = None
+    allow_large_grid: bool = False
 
     def __post_init__(self) -> None:
+        check_grid_size(self.axes, allow_large=self.allow_large_grid)
         if self.walk_forward is None:
             return
         for axis in self.axes:

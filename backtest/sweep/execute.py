@@ -15,19 +15,20 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import signal
 import sys
-import threading
 import uuid
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 from backtest.errors import ConfigError
+from backtest.folders import interrupts_held
 from backtest.sweep.backends import Backend
 from backtest.sweep.store import FAILED, RunRecord
 from backtest.sweep.worker import RunTask, one_line, perform
 
+#: Preload module of local worker processes (they leave Ctrl-C to the sweep process).
+WORKER_SETUP = "backtest.sweep.worker_setup"
 #: Seconds to wait for a remote scheduler before giving up.
 CONNECT_TIMEOUT = 10
 
@@ -81,44 +82,59 @@ def open_client(
         finally:
             client.close()
         return
-    count = default_workers() if workers is None else workers
-    if count < 1:
-        raise ConfigError(f"--workers {count}: give at least 1 worker process")
-    with warnings.catch_warnings(), _workers_ignore_interrupts():
-        # The scheduler's HTTP server moves off 8787 when another cluster holds it: harmless.
-        warnings.filterwarnings("ignore", message="Port .* is already in use", category=UserWarning)
-        cluster = LocalCluster(
-            n_workers=count,
-            threads_per_worker=1,
-            processes=processes,
-            dashboard_address=None,
-            silence_logs=logging.ERROR,
-        )
+    count = default_workers() if workers is None else capped_workers(workers)
+    cluster = client = None
     try:
+        # A Ctrl-C while the workers start is raised once they are up (and can be stopped);
+        # the workers themselves ignore it (backtest.sweep.worker_setup).
+        with warnings.catch_warnings(), interrupts_held():
+            # The scheduler's HTTP server moves off 8787 when another cluster holds it: harmless.
+            warnings.filterwarnings(
+                "ignore", message="Port .* is already in use", category=UserWarning
+            )
+            cluster = LocalCluster(
+                n_workers=count,
+                threads_per_worker=1,
+                processes=processes,
+                dashboard_address=None,
+                silence_logs=logging.ERROR,
+                **({"preload": [WORKER_SETUP]} if processes else {}),
+            )
         client = Client(cluster)
-        try:
-            yield client
-        finally:
-            client.close()
+        yield client
     finally:
-        cluster.close()
+        with interrupts_held():  # a second Ctrl-C must not leave workers running
+            if client is not None:
+                client.close()
+            if cluster is not None:
+                cluster.close()
 
 
-@contextlib.contextmanager
-def _workers_ignore_interrupts() -> Iterator[None]:
-    """Start worker processes with Ctrl-C ignored: this process stops them on an interrupt.
+def capped_workers(requested: int) -> int:
+    """``requested`` local worker processes, at most one per core this process may use.
 
-    Ctrl-C reaches every process of the terminal's group; without this each local worker
-    would print its own KeyboardInterrupt traceback while the sweep shuts down cleanly.
+    More processes than cores only slow a sweep down (each run is CPU-bound) and multiply the
+    memory held by every worker's market cache, so the count is lowered with a warning.
+
+    Raises
+    ------
+    ConfigError
+        When ``requested`` is below 1.
     """
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
+    if requested < 1:
+        raise ConfigError(f"--workers {requested}: give at least 1 worker process")
+    available = default_workers()
+    if requested > available:
+        logging.getLogger(__name__).warning(
+            "--workers %d: this machine gives this process %d core%s; using %d worker process%s",
+            requested,
+            available,
+            "" if available == 1 else "s",
+            available,
+            "" if available == 1 else "es",
+        )
+        return available
+    return requested
 
 
 def describe_failure(error: BaseException) -> str:

@@ -25,12 +25,14 @@ import ast
 import dataclasses
 import difflib
 import itertools
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from backtest.errors import ConfigError
 from backtest.plugins import convert_value
+from backtest.sweep.limits import MAX_GRID_RUNS
 
 #: Where an axis writes its value.
 RUN, PARAMS, MAP, PERIOD = "run", "params", "map", "period"
@@ -342,8 +344,27 @@ def _copy_settings(base: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def grid_size(axes: Sequence[Axis]) -> int:
-    """Number of combinations of ``axes``."""
-    size = 1
-    for axis in axes:
-        size *= len(axis.values)
+    """Number of combinations of ``axes`` (the product of their lengths; nothing is built)."""
+    return math.prod(len(axis.values) for axis in axes)
+
+
+def check_grid_size(axes: Sequence[Axis], *, allow_large: bool = False) -> int:
+    """Return the number of combinations, refusing more than :data:`MAX_GRID_RUNS`.
+
+    A grid grows as the product of its axes (five axes of ten values are 100,000 runs), and
+    it is expanded, validated and recorded run by run, so an accidental one would hold the
+    machine for hours.  The check runs before anything is built.
+
+    Raises
+    ------
+    ConfigError
+        When the grid is larger than the limit and ``allow_large`` is false.
+    """
+    size = grid_size(axes)
+    if size > MAX_GRID_RUNS and not allow_large:
+        shape = " x ".join(f"{len(axis.values)} {axis.name}" for axis in axes)
+        raise ConfigError(
+            f"the grid has {size:,} combinations ({shape}), more than the limit of "
+            f"{MAX_GRID_RUNS:,}: use fewer values, or pass --allow-large-grid to run it anyway"
+        )
     return size

@@ -144,8 +144,8 @@ class SweepStore:
     folder : path-like
         Created when missing.  An existing folder must be empty or a sweep folder this
         program wrote (marked ``.backtest-run``, or holding ``sweep.json`` or ``runs.jsonl``
-        from before markers existed); anything else is refused so that no user file is overwritten.  Opening it
-        takes a lock, so two sweeps cannot write one folder.
+        from before markers existed); anything else is refused so that no user file is
+        overwritten.  Opening it takes a lock, so two sweeps cannot write one folder.
 
     Raises
     ------
