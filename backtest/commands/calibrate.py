@@ -106,7 +106,7 @@ def search_space(space: list[str], fixed: list[str]) -> tuple[Any, ...]:
 
 def objective_weights(pairs: list[str]) -> dict[str, float] | None:
     """``FIGURE.SIDE=WEIGHT`` flags as a dict (None: the default objective)."""
-    from backtest.validation.calibrate import check_objective
+    from backtest.validation.calibration import check_objective
 
     if not pairs:
         return None
@@ -128,9 +128,9 @@ def run_calibrate(args: argparse.Namespace) -> int:
     from backtest.commands.validate import write_outputs
     from backtest.liquidation.profiles import write_profile
     from backtest.validation.bins import as_time
-    from backtest.validation.calibrate import calibrate
+    from backtest.validation.calibration import calibrate
     from backtest.validation.inputs import load_candles, load_truth, map_parameters
-    from backtest.validation.validate import resolve_warmup_span
+    from backtest.validation.scoring import resolve_warmup_span
 
     symbols = list(dict.fromkeys(args.symbol or ["BTC/USDT:USDT"]))
     train_since = as_time(args.train_since, "--train-since")

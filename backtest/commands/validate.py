@@ -114,7 +114,7 @@ def run_validate(args: argparse.Namespace) -> int:
     from backtest.commands.heatmap import map_overrides
     from backtest.validation.bins import as_time
     from backtest.validation.inputs import load_candles, load_truth, map_parameters
-    from backtest.validation.validate import resolve_warmup_span
+    from backtest.validation.scoring import resolve_warmup_span
 
     since = as_time(args.since, "--since")
     until = as_time(args.until, "--until")
@@ -163,7 +163,7 @@ def validate_windows(
     meta: dict[str, Any],
 ) -> dict[str, Any]:
     """One :func:`validate` per named window."""
-    from backtest.validation.validate import validate
+    from backtest.validation.scoring import validate
 
     return {
         name: validate(

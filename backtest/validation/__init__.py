@@ -12,17 +12,17 @@ from __future__ import annotations
 from backtest._lazy import lazy_exports
 
 _EXPORTS: dict[str, str] = {
-    "validate": "backtest.validation.validate",
-    "ValidationResult": "backtest.validation.validate",
-    "FittedWindow": "backtest.validation.validate",
+    "validate": "backtest.validation.scoring",
+    "ValidationResult": "backtest.validation.scoring",
+    "FittedWindow": "backtest.validation.scoring",
     "Scorecard": "backtest.validation.scorecard",
     "score": "backtest.validation.scorecard",
     "BASELINES": "backtest.validation.baselines",
     "naive_proxy": "backtest.validation.baselines",
     "range_split_proxy": "backtest.validation.baselines",
     "MapEvaluator": "backtest.validation.evaluator",
-    "calibrate": "backtest.validation.calibrate",
-    "CalibrationResult": "backtest.validation.calibrate",
+    "calibrate": "backtest.validation.calibration",
+    "CalibrationResult": "backtest.validation.calibration",
     "SEARCH_SPACE": "backtest.validation.space",
     "Dimension": "backtest.validation.space",
 }

@@ -189,6 +189,8 @@ class MapEvaluator:
                 if not np.isnan(values).all():
                     self.optional[keyword] = values
         self.length = stop
+        self._scored_bars = np.flatnonzero(self.bins.candle_bin >= 0)
+        self._scored_bins = self.bins.candle_bin[self._scored_bars]
         if timeframe is None:
             timeframe = candles.attrs.get("timeframe") or (
                 bar_step(utc_index(candles.index, "candle frame"), "candle frame").total_seconds()
@@ -211,7 +213,15 @@ class MapEvaluator:
         outputs = self._outputs()
         chosen = LiquidationMap(params, tiers=self.tiers, timeframe=self.timeframe)
         chosen.run_arrays(*self.arrays, **self.optional, out=outputs)
-        return self.bins.sum(outputs["liq_long"]), self.bins.sum(outputs["liq_short"])
+        # the kernel writes 0, never NaN, for liq_long/liq_short on skipped bars
+        return tuple(  # type: ignore[return-value]
+            np.bincount(
+                self._scored_bins,
+                weights=outputs[name][self._scored_bars],
+                minlength=self.bins.count,
+            )
+            for name in ("liq_long", "liq_short")
+        )
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)

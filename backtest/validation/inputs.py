@@ -96,7 +96,7 @@ def map_parameters(profile: Any, overrides: dict[str, Any]) -> tuple[Any, Any]:
     from backtest.liquidation.heatmap import MapParams
     from backtest.liquidation.profiles import read_profile
     from backtest.validation.bins import as_time
-    from backtest.validation.validate import FittedWindow
+    from backtest.validation.scoring import FittedWindow
 
     if profile is None:
         return MapParams.from_dict(overrides), None

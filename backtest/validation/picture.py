@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from backtest.validation.validate import ValidationResult
+from backtest.validation.scoring import ValidationResult
 
 _COLORS = {"truth": "#222222", "map": "#d62728", "naive": "#1f77b4"}
 

@@ -47,17 +47,17 @@ from backtest.liquidation.heatmap import MapParams
 from backtest.validation import metrics
 from backtest.validation.bins import as_time, bar_step, check_truth
 from backtest.validation.evaluator import MapEvaluator, scoring_window
+from backtest.validation.scoring import (
+    FittedWindow,
+    ValidationResult,
+    resolve_warmup_span,
+    validate,
+)
 from backtest.validation.space import (
     SEARCH_SPACE,
     Dimension,
     check_space,
     params_from_values,
-)
-from backtest.validation.validate import (
-    FittedWindow,
-    ValidationResult,
-    resolve_warmup_span,
-    validate,
 )
 
 #: Figure keys ``figure.side`` and their weights (see the module docstring).
@@ -421,7 +421,7 @@ def calibrate(
     # 5. the test window's truth is read only now, after the fit
     for name, frame, recorded in data_sets:
         truth_step = bar_step(recorded.index, f"truth series of {name}")
-        remaining = recorded[recorded.index >= train_end]
+        remaining = recorded[recorded.index >= train_end].dropna()
         if test_end is not None:
             remaining = remaining[remaining.index + truth_step <= test_end]
         if len(remaining) >= 2 and remaining.index[0] + truth_step <= frame.index[-1]:
