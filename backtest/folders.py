@@ -13,8 +13,9 @@ Atomic replace
     :func:`clean_temporaries` renames back on the next start.
 Temporary names
     Every temporary file or folder this program creates is named
-    ``.<name>.backtest-<tmp|old>-<pid>-<8 hex>`` (files add ``.tmp``).  :func:`clean_temporaries`
-    removes only entries of exactly that pattern whose process is gone, never anything else.
+    ``.<name>.backtest-<tmp|old>-<pid>-<8 letters or digits>`` (files add ``.tmp``).
+    :func:`clean_temporaries` removes only entries of exactly that pattern whose process is
+    gone, never anything else.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ RUN, SWEEP, REPORT = "run", "sweep", "report"
 
 #: ``.<name>.backtest-<tmp|old>-<pid>-<token>[.tmp]``: the only names the cleanup touches.
 TEMPORARY_PATTERN = re.compile(
-    r"^\.(?P<name>.+)\.backtest-(?P<kind>tmp|old)-(?P<pid>[0-9]+)-(?P<token>[0-9a-f]{8})"
+    r"^\.(?P<name>.+)\.backtest-(?P<kind>tmp|old)-(?P<pid>[0-9]+)-(?P<token>[0-9a-z_]{8})"
     r"(?P<file>\.tmp)?$"
 )
 

@@ -37,6 +37,7 @@ import pyarrow.parquet as pq
 
 from backtest._paths import bundled_data_dir
 from backtest.errors import ConfigError, DataError
+from backtest.folders import clean_temporaries
 from backtest.market.checks import check_series_values
 from backtest.market.timeframes import (
     format_date_argument,
@@ -374,7 +375,10 @@ def write_series(
     }
     table = _to_table(frame, series, metadata)
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    clean_temporaries(path.parent)  # what killed writes left (only our temporary names)
+    handle, temporary = tempfile.mkstemp(
+        prefix=f".{path.name}.backtest-tmp-{os.getpid()}-", suffix=".tmp", dir=path.parent
+    )
     try:
         with os.fdopen(handle, "wb") as sink:
             pq.write_table(table, sink, compression="zstd")
