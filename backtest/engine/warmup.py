@@ -22,7 +22,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from backtest.liquidation.warmup import format_warmup, open_interest_retention, resolve_warmup
+from backtest.liquidation.warmup import (
+    describe_span,
+    format_warmup,
+    open_interest_retention,
+    resolve_warmup,
+)
 
 logger = logging.getLogger("backtest.warmup")
 
@@ -51,6 +56,13 @@ class WarmupSplit:
     info: dict[str, Any] = field(default_factory=dict)
 
     @property
+    def used(self) -> pd.Timedelta:
+        """The warm-up the data held: ``since`` minus the first warm-up bar."""
+        if self.warmup is None or len(self.frame) == 0:
+            return pd.Timedelta(0)
+        return _as_utc(self.frame.index[0]) - _as_utc(self.warmup.index[0])
+
+    @property
     def shortened(self) -> bool:
         """Whether the data held less warm-up than requested."""
         return bool(self.info.get("shortened"))
@@ -60,16 +72,17 @@ class WarmupSplit:
         if not self.shortened:
             return None
         first = self.frame.index[0] if self.warmup is None else self.warmup.index[0]
-        requested = self.info["requested"]
+        requested = describe_span(self.requested)
         if not config.since:
             return (
                 f"warm-up shortened: no --since, so the liquidation map starts empty at the "
-                f"first traded bar {first:%Y-%m-%d %H:%M} UTC (the rule asks for {requested} "
+                f"first traded bar {first:%Y-%m-%d %H:%M} UTC (the warm-up asks for {requested} "
                 "before it); its clusters are thin at first — pass a later --since"
             )
         return (
             f"warm-up shortened: the liquidation map starts at {first:%Y-%m-%d %H:%M} UTC, "
-            f"{self.info['used']} before --since {config.since} (the rule asks for {requested}; "
+            f"{describe_span(self.used)} before --since {config.since} (the warm-up asks for "
+            f"{requested}; "
             f"no stored {config.symbol} {config.timeframe} bars before that); its clusters are "
             "thinner at first — download earlier data or start later"
         )

@@ -265,6 +265,17 @@ def format_warmup(span: pd.Timedelta) -> str:
     return f"{minutes}m"
 
 
+def describe_span(span: pd.Timedelta) -> str:
+    """A span for messages: ``40d``, ``7d 20h``, ``36h`` becomes ``1d 12h``, ``45m``."""
+    minutes = round(pd.Timedelta(span).total_seconds() / 60.0)
+    days, rest = divmod(minutes, 1440)
+    hours, minutes = divmod(rest, 60)
+    parts = [
+        f"{value}{unit}" for value, unit in ((days, "d"), (hours, "h"), (minutes, "m")) if value
+    ]
+    return " ".join(parts) or "0"
+
+
 def resolve_warmup(
     warmup: Any,
     params: Any = None,
@@ -344,6 +355,7 @@ def open_interest_retention(open_interest: Any) -> float:
 __all__ = [
     "DEFAULT_TOLERANCE",
     "MAX_WARMUP",
+    "describe_span",
     "format_warmup",
     "memory_half_life",
     "open_interest_retention",
