@@ -226,7 +226,7 @@ def make_heatmap(
 
     # run the map from its warm-up before the window to the window's end
     from backtest.engine.warmup import logger as warmup_logger
-    from backtest.liquidation.warmup import format_warmup, resolve_warmup
+    from backtest.liquidation.warmup import describe_span, resolve_warmup
 
     warm_up = resolve_warmup(warmup, params, timeframe)
     start, end = at_time - before, at_time + after_span
@@ -235,8 +235,8 @@ def make_heatmap(
         used = max(start - run_frame.index[0], pd.Timedelta(0))
         warmup_logger.warning(
             f"warm-up shortened: the liquidation map starts at "
-            f"{run_frame.index[0]:%Y-%m-%d %H:%M} UTC, {format_warmup(used)} before the "
-            f"window (the rule asks for {format_warmup(warm_up)}; no stored {symbol} "
+            f"{run_frame.index[0]:%Y-%m-%d %H:%M} UTC, {describe_span(used)} before the "
+            f"window (the warm-up asks for {describe_span(warm_up)}; no stored {symbol} "
             f"{timeframe} bars before that); download earlier data for a fully warmed map"
         )
     window_positions = np.flatnonzero(run_frame.index >= start)
