@@ -370,6 +370,8 @@ def _has(frame: pd.DataFrame, *names: str) -> bool:
 def detect_layout(frame: pd.DataFrame) -> str | None:
     """Return the layout a header belongs to, or None."""
     lower = _lower_columns(frame)
+    if "sum_open_interest" in lower or "count_long_short_ratio" in lower:
+        return "binance-metrics"
     if "t_label" in lower and "long_liq_base" in lower:
         return "coinalyze-ohlcv"
     if "long_liq_base" in lower or "oi_base" in lower:
@@ -694,7 +696,57 @@ def _layout_coinalyze_ohlcv(frame: pd.DataFrame, path: Path, options: ReadOption
     )
 
 
+def _layout_binance_metrics(frame: pd.DataFrame, path: Path, options: ReadOptions) -> _Extract:
+    """Binance's ``metrics`` archive (data.binance.vision): point samples at ``create_time``."""
+    time_column = _require(frame, path, "binance-metrics", "time", "create_time")
+    number = lambda name: parse_numbers(frame, name, path, time_column)  # noqa: E731
+    keep = None
+    symbol_column = _column(frame, "symbol")
+    if symbol_column is not None:
+        wanted = options.symbol.split(":")[0].replace("/", "").upper()
+        names = frame[symbol_column].astype(str).str.strip().str.upper()
+        if not (names == wanted).any():
+            raise DataError(
+                f"{path} has no rows for {wanted} (symbols: "
+                f"{', '.join(sorted(set(names) - {''}))}); pick the file or --symbol that matches"
+            )
+        keep = ((names == wanted) | (names == "")).to_numpy()
+    scope = f"Binance metrics archive, {options.symbol} on {options.exchange} only"
+    # the archive's 5-minute rows are samples at create_time; rows stamped with a date alone
+    # (a day's sample at an undocumented hour) count as known only at the day's end
+    dated_only = not frame[time_column].astype(str).str.contains(":").any()
+    known_at = "bar_close" if dated_only else "time"
+    if options.kind == "open_interest":
+        values = {
+            "open_interest": number(
+                _require(frame, path, "binance-metrics", "oi", "sum_open_interest")
+            ),
+            "open_interest_value": number(
+                _require(frame, path, "binance-metrics", "oi", "sum_open_interest_value")
+            ),
+        }
+        return _Extract(time_column, values, _quote(options.symbol), scope, "time", keep=keep)
+    if options.kind == "long_short":
+        values = {}
+        for stored, name in (
+            ("long_share", "count_long_short_ratio"),
+            ("top_account_long_share", "count_toptrader_long_short_ratio"),
+            ("top_position_long_share", "sum_toptrader_long_short_ratio"),
+        ):
+            column = _column(frame, name)
+            if column:
+                values[stored] = _ratio_to_share(number(column))
+        if not values:
+            _require(frame, path, "binance-metrics", "long/short", "count_long_short_ratio")
+        return _Extract(time_column, values, "fraction", scope, known_at, keep=keep)
+    raise DataError(
+        f"{path} (binance-metrics layout) holds no liquidations; import it as open-interest "
+        "or long-short"
+    )
+
+
 _READERS: dict[str, Callable[[pd.DataFrame, Path, ReadOptions], _Extract]] = {
+    "binance-metrics": _layout_binance_metrics,
     "plain": _layout_plain,
     "coinglass": _layout_coinglass,
     "coinglass-exchanges": _layout_coinglass_exchanges,

@@ -12,6 +12,8 @@ LAYOUT_HELP: dict[str, str] = {
     "at stored candle closes)",
     "coinalyze-ohlcv": "t_label,long_liq_base,short_liq_base,...,close,oi_close (base coin x "
     "close; labels at UTC+6 by default)",
+    "binance-metrics": "Binance's metrics archive: create_time,symbol,sum_open_interest,"
+    "sum_open_interest_value,count_long_short_ratio,... (samples at create_time)",
     "plain": "time,long,short | time,open_interest[,open_interest_base] | "
     "time,long_share (or long_short_ratio)",
 }

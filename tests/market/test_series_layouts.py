@@ -286,3 +286,34 @@ def test_layout_override(tmp_path):
         import_series(path, kind="liquidations", symbol=BTC, layout="coinalyze", data_dir=tmp_path)
     with pytest.raises(ConfigError, match="unknown layout"):
         import_series(path, kind="liquidations", symbol=BTC, layout="excel", data_dir=tmp_path)
+
+
+def test_binance_metrics_archive(tmp_path):
+    path = GT / "BTCUSDT_metrics.csv"
+    with pytest.raises(DataError, match=r"2022-06-05 00:00 UTC has a blank value.*--skip-blank"):
+        import_series(path, kind="open-interest", symbol=BTC, data_dir=tmp_path)
+    result = import_series(
+        path, kind="open-interest", symbol=BTC, skip_blank=True, data_dir=tmp_path
+    )
+    assert (result.layout, result.timeframe, result.rows_stored) == ("binance-metrics", "1d", 5)
+    interest = load_open_interest(BTC, "1d", data_dir=tmp_path)
+    row = at(interest, "2022-06-01")  # 87997.425, 2798125904.153476
+    assert row["open_interest"] == 87997.425 and row["open_interest_value"] == 2798125904.153476
+    assert interest.attrs["known_at"] == "bar_close"  # a date alone: known at the day's end
+    import_series(path, kind="long-short", symbol=BTC, skip_blank=True, data_dir=tmp_path)
+    shares = at(load_long_short(BTC, "1d", data_dir=tmp_path), "2022-06-02")
+    # count_long_short_ratio 1.9633351249036055, count_toptrader 2.075548968368501,
+    # sum_toptrader 1.1952595893
+    assert shares["long_share"] == pytest.approx(1.9633351249036055 / 2.9633351249036055)
+    assert shares["top_account_long_share"] == pytest.approx(2.075548968368501 / 3.075548968368501)
+    assert shares["top_position_long_share"] == pytest.approx(1.1952595893 / 2.1952595893)
+    with pytest.raises(DataError, match="holds no liquidations"):
+        import_series(path, kind="liquidations", symbol=BTC, data_dir=tmp_path)
+    samples = tmp_path / "metrics_5m.csv"
+    samples.write_text(
+        "create_time,symbol,sum_open_interest,sum_open_interest_value,count_long_short_ratio\n"
+        "2025-10-10 00:05:00,BTCUSDT,1,100,1\n2025-10-10 00:10:00,BTCUSDT,2,200,3\n"
+    )
+    import_series(samples, kind="open-interest", symbol=BTC, data_dir=tmp_path / "five")
+    five = load_open_interest(BTC, data_dir=tmp_path / "five")
+    assert five.attrs["known_at"] == "time" and five.attrs["timeframe"] == "5m"
