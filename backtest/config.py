@@ -62,7 +62,19 @@ def read_toml(path: str | Path) -> dict[str, Any]:
     except FileNotFoundError:
         raise ConfigError(f"config file {file} does not exist") from None
     except OSError as error:
-        raise ConfigError(f"config file {file} cannot be read: {error.strerror}") from error
+        raise ConfigError(
+            f"config file {file} cannot be read: {error.strerror or error}"
+        ) from error
+    except UnicodeDecodeError as error:
+        raise ConfigError(
+            f"config file {file} is not UTF-8 text (byte {error.object[error.start]:#04x} at "
+            f"offset {error.start}); save it as UTF-8"
+        ) from None
+    except RecursionError:
+        raise ConfigError(
+            f"config file {file} nests arrays or tables too deeply to read; a run file needs "
+            "at most two levels ([params], [map], [sweep])"
+        ) from None
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(f"config file {file} is not valid TOML: {error}") from error
     fields = set(run_config_fields())

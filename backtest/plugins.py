@@ -408,7 +408,12 @@ def convert_value(what: str, value: Any, default: Any) -> Any:
     expected = type(default)
     problem = f"{what} expects {expected.__name__} (default {default!r})"
     if default is None:
-        return _literal(value) if isinstance(value, str) else value
+        parsed = _literal(value) if isinstance(value, str) else value
+        if isinstance(parsed, int) and not isinstance(parsed, bool) and abs(parsed) > MAX_INTEGER:
+            raise ConfigError(f"{what} {_short(parsed)} is out of range (at most ±2**63 - 1)")
+        if isinstance(parsed, float) and not math.isfinite(parsed):
+            raise ConfigError(f"{what} must be a finite number, got {parsed!r}")
+        return parsed
     if isinstance(default, bool):
         if isinstance(value, bool):
             return value
@@ -480,6 +485,7 @@ def parse_assignments(items: Iterable[str], flag: str = "-p") -> dict[str, str]:
     for item in items:
         name, separator, value = item.partition("=")
         if not separator or not name.strip():
-            raise ConfigError(f"{flag} {item!r}: expected name=value, e.g. {flag} band=0.03")
+            example = f"{item.strip()}=true" if item.strip().isidentifier() else "band=0.03"
+            raise ConfigError(f"{flag} {item!r}: expected name=value, e.g. {flag} {example}")
         parsed[name.strip()] = value
     return parsed

@@ -97,9 +97,58 @@ def check_map_parameters(raw: Mapping[str, Any]) -> dict[str, Any]:
         "MapParams", defaults, {k: v for k, v in raw.items() if k != "cascade"}
     )
     MapParams.from_dict(converted)  # value checks (ranges, weights summing to 1, ...)
+    cascade = cascade_setting(cascade)
     if cascade is not None:
         converted["cascade"] = cascade
     return converted
+
+
+def cascade_setting(value: Any) -> dict[str, Any] | None:
+    """Read the map's ``cascade`` setting: on/off from ``--map cascade=true``, or its fields.
+
+    ``true`` (also yes/on/1) turns the ``cascade_risk`` line on with the default
+    :class:`~backtest.liquidation.cascade.CascadeParams`, ``false`` (no/off/0) or nothing leaves
+    it off, and a table (``[map.cascade]`` in a run file) sets its fields.
+
+    Returns
+    -------
+    dict or None
+        CascadeParams fields (``{}`` = defaults), or None when the cascade is off.
+
+    Raises
+    ------
+    ConfigError
+        For any other value, an unknown field or an invalid field value.
+    """
+    from backtest.liquidation.cascade import CascadeParams
+    from backtest.plugins import convert_value
+
+    if value is None:
+        return None
+    if isinstance(value, str | bool):
+        try:
+            enabled = convert_value("map parameter 'cascade'", value, False)
+        except ConfigError:
+            raise ConfigError(
+                f"map parameter 'cascade' takes true or false (--map cascade=true turns on the "
+                f"cascade_risk line with default settings), got {value!r}; set its fields in a "
+                "[map.cascade] table of a run file"
+            ) from None
+        return {} if enabled else None
+    if not isinstance(value, Mapping):
+        raise ConfigError(
+            f"map parameter 'cascade' takes true, false or a table of CascadeParams fields, "
+            f"got {value!r}"
+        )
+    fields = [item.name for item in dataclasses.fields(CascadeParams)]
+    unknown = [key for key in value if key not in fields]
+    if unknown:
+        raise ConfigError(f"CascadeParams has no field {unknown[0]!r}; fields: {', '.join(fields)}")
+    try:
+        CascadeParams(**dict(value))
+    except (TypeError, ValueError, OverflowError) as error:
+        raise ConfigError(f"map parameter 'cascade': {error}") from None
+    return dict(value)
 
 
 def execute_run(

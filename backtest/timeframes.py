@@ -12,6 +12,7 @@ parse timeframes; :mod:`backtest.market.timeframes` re-exports it.
 from __future__ import annotations
 
 import datetime as dt
+import math
 import re
 
 from backtest.errors import ConfigError
@@ -87,7 +88,7 @@ def parse_time(value: object, name: str = "date") -> int | None:
     if isinstance(value, bool):
         raise ConfigError(f"{name} {value!r} is not a date; use YYYY-MM-DD or YYYY-MM-DDTHH:MM")
     if isinstance(value, int | float):
-        return int(value)
+        return _check_range(_epoch_number(value, name), name)
     if hasattr(value, "to_pydatetime"):  # pandas.Timestamp
         value = value.to_pydatetime()
     if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
@@ -106,14 +107,51 @@ def parse_time(value: object, name: str = "date") -> int | None:
         raise ConfigError(f"{name} {value!r} is not a date; use YYYY-MM-DD or YYYY-MM-DDTHH:MM")
     if value.tzinfo is None:
         value = value.replace(tzinfo=dt.UTC)
-    return round(value.timestamp() * 1000)
+    return _check_range(round(value.timestamp() * 1000), name, value)
+
+
+#: Epoch milliseconds below this (1973-03-03) given as a number are taken for epoch seconds.
+SECONDS_LIMIT_MS = 100_000_000_000
+#: The last millisecond pandas can index (2262-04-11 23:47:16.854 UTC).
+LATEST_MS = 9_223_372_036_854
+
+
+def _epoch_number(value: int | float, name: str) -> int:
+    """A number given as a time: epoch milliseconds, finite, not epoch seconds."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(
+            f"{name} {value!r} is not a date; use YYYY-MM-DD, YYYY-MM-DDTHH:MM or epoch ms"
+        )
+    if 0 <= value < SECONDS_LIMIT_MS:
+        raise ConfigError(
+            f"{name} {value!r} looks like epoch seconds (or is before 1973); times given as "
+            f"numbers are epoch milliseconds: use {int(value) * 1000} or a date (YYYY-MM-DD)"
+        )
+    return int(value)
+
+
+def _check_range(milliseconds: int, name: str, shown: object = None) -> int:
+    """Refuse times before 1970 or after 2262-04-11 (beyond what pandas can index)."""
+    if not 0 <= milliseconds <= LATEST_MS:
+        text = shown.isoformat() if isinstance(shown, dt.datetime) else str(milliseconds)
+        raise ConfigError(
+            f"{name} {text.replace('+00:00', '')} lies outside 1970-01-01 .. 2262-04-11 (the "
+            "range of times this program can hold); give a date inside it"
+        )
+    return milliseconds
 
 
 def format_ms(timestamp_ms: int | None) -> str:
-    """Format epoch milliseconds as ``YYYY-MM-DD HH:MM`` UTC (seconds shown only when set)."""
+    """Format epoch milliseconds as ``YYYY-MM-DD HH:MM`` UTC (seconds shown only when set).
+
+    A value no calendar date can show (from a damaged file) is written as ``<n> ms``.
+    """
     if timestamp_ms is None:
         return "-"
-    moment = dt.datetime.fromtimestamp(timestamp_ms / 1000, dt.UTC)
+    try:
+        moment = dt.datetime.fromtimestamp(timestamp_ms / 1000, dt.UTC)
+    except (OverflowError, OSError, ValueError):
+        return f"{timestamp_ms} ms"
     if moment.second or moment.microsecond:
         return moment.strftime("%Y-%m-%d %H:%M:%S")
     return moment.strftime("%Y-%m-%d %H:%M")

@@ -137,6 +137,10 @@ def map_overrides(pairs: list[str]) -> dict[str, Any]:
         if not separator or not name.strip():
             raise ConfigError(f"--map {pair!r} is not NAME=VALUE; e.g. --map band=0.08")
         overrides[name.strip()] = _parse_value(value.strip())
+    if "cascade" in overrides:  # true/false: the printed cascades always use one
+        from backtest.runs import cascade_setting
+
+        overrides["cascade"] = cascade_setting(overrides["cascade"]) or {}
     return overrides
 
 
@@ -198,7 +202,12 @@ def make_heatmap(
         raise ConfigError(f"--window {window!r} is shorter than four {timeframe} bars; widen it")
     overrides = dict(map_params or {})
     overrides.setdefault("cascade", {})
-    params = MapParams.from_dict(overrides)
+    try:
+        params = MapParams.from_dict(overrides)
+    except OverflowError:
+        raise ConfigError(
+            "a --map value is too large to be a number the map can use; give a finite value"
+        ) from None
     cascade_params = params.cascade if params.cascade is not None else CascadeParams()
 
     frame = load_market(symbol, timeframe, exchange=exchange, data_dir=data_dir)

@@ -35,14 +35,11 @@ from collections.abc import Mapping
 import numpy as np
 
 from backtest.errors import DataError
-from backtest.timeframes import format_ms
+from backtest.timeframes import LATEST_MS as PANDAS_LIMIT_MS
+from backtest.timeframes import SECONDS_LIMIT_MS, format_ms
 
 #: Largest funding rate accepted per settlement, as a fraction (0.05 = 5 %).
 MAX_FUNDING_RATE = 0.05
-#: Timestamps below this (1973-03-03 in epoch milliseconds) are taken for epoch seconds.
-SECONDS_LIMIT_MS = 100_000_000_000
-#: The last millisecond pandas can index (2262-04-11 23:47:16.854 UTC).
-PANDAS_LIMIT_MS = 9_223_372_036_854
 #: Relative slack for open/close against the bar's range (decimal text round trips).
 RANGE_TOLERANCE = 1e-9
 _DAY_MS = 86_400_000

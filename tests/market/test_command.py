@@ -115,7 +115,11 @@ BAD_INPUT = [
         ["--since", "2025-10-05", "--until", "2025-10-01"],
         r"--since 2025-10-05 00:00 is not before --until 2025-10-01 00:00; swap them",
     ),
-    (["--since", "2999-01-01"], r"--since 2999-01-01 00:00 is in the future; pick a past date"),
+    (["--since", "2200-01-01"], r"--since 2200-01-01 00:00 is in the future; pick a past date"),
+    (
+        ["--since", "2999-01-01"],
+        r"--since 2999-01-01T00:00:00 lies outside 1970-01-01 .. 2262-04-11",
+    ),
     (["--since", "01/10/2025"], r"--since '01/10/2025' is not a date; use YYYY-MM-DD"),
     (["--series", "ohlcv,trades"], r"unknown --series trades; use a comma-separated subset"),
     (["--retries", "0"], r"--retries must be at least 1"),
