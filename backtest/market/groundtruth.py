@@ -725,7 +725,7 @@ def _layout_binance_metrics(frame: pd.DataFrame, path: Path, options: ReadOption
                 _require(frame, path, "binance-metrics", "oi", "sum_open_interest_value")
             ),
         }
-        return _Extract(time_column, values, _quote(options.symbol), scope, "time", keep=keep)
+        return _Extract(time_column, values, _quote(options.symbol), scope, known_at, keep=keep)
     if options.kind == "long_short":
         values = {}
         for stored, name in (
