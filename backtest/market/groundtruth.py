@@ -759,7 +759,10 @@ _READERS: dict[str, Callable[[pd.DataFrame, Path, ReadOptions], _Extract]] = {
 # --------------------------------------------------------------------------------------------
 # the whole read
 # --------------------------------------------------------------------------------------------
-def _check_values(kind: str, frame: pd.DataFrame, path: Path) -> None:
+def check_values(
+    kind: str, frame: pd.DataFrame, path: Path, remedy: str = "fix or remove that row"
+) -> None:
+    """Refuse impossible values (negative, infinite or missing totals; shares outside 0..1)."""
     times = frame["timestamp_ms"].to_numpy()
     for name in KIND_COLUMNS[kind]:
         values = frame[name].to_numpy(dtype=np.float64)
@@ -776,7 +779,7 @@ def _check_values(kind: str, frame: pd.DataFrame, path: Path) -> None:
             where = int(np.flatnonzero(bad)[0])
             raise DataError(
                 f"{path}: the bar at {format_ms(int(times[where]))} UTC has {what} in {name} "
-                f"({values[where]!r}); fix or remove that row"
+                f"({values[where]!r}); {remedy}"
             )
     if kind != "liquidations":
         empty = np.all(np.isnan(frame[list(KIND_COLUMNS[kind])].to_numpy()), axis=1)
@@ -949,7 +952,7 @@ def read_file(
     result = pd.DataFrame({"timestamp_ms": times.astype(np.int64)})
     for name in columns:
         result[name] = np.asarray(table.get(name, np.full(times.size, np.nan)), dtype=np.float64)
-    _check_values(options.kind, result, path)
+    check_values(options.kind, result, path)
     gaps = int(np.sum(np.diff(times) // timeframe_to_ms(timeframe) - 1)) if times.size > 1 else 0
     if gaps:
         notes.append(f"{gaps} bar(s) missing inside the range (left as gaps)")

@@ -40,6 +40,7 @@ from backtest.market.groundtruth import (
     KIND_COLUMNS,
     ParsedSeries,
     ReadOptions,
+    check_values,
     read_file,
 )
 from backtest.market.timeframes import format_ms, parse_time, timeframe_to_ms
@@ -315,7 +316,9 @@ def _root_rank(path: Path, data_dir: str | os.PathLike[str] | None) -> int:
 
 
 def _read(kind: str, path: Path, symbol: str, exchange: str, timeframe: str) -> pd.DataFrame:
-    return store.read_series(path, kind, exchange=exchange, symbol=symbol, timeframe=timeframe)
+    frame = store.read_series(path, kind, exchange=exchange, symbol=symbol, timeframe=timeframe)
+    check_values(kind, frame, path, "the file is damaged: import the series again")
+    return frame
 
 
 def _range(since: object, until: object) -> tuple[int | None, int | None]:

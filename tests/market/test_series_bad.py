@@ -176,3 +176,16 @@ def test_utc_offset_is_refused_for_times_that_carry_their_own(tmp_path):
     )
     assert result.first_ms == 1760054400000  # 2025-10-10 00:00 UTC
     assert "times shifted by -2 h to UTC" in result.describe()
+
+
+def test_a_damaged_stored_series_is_refused_on_load(tmp_path):
+    target = store.series_path(tmp_path, "binanceusdm", BTC, "liquidations", "4h")
+    times = 1759968000000 + 14_400_000 * np.arange(3)
+    frame = pd.DataFrame({"timestamp_ms": times, "long": [1.0, -2.0, 3.0], "short": [0.0] * 3})
+    store.write_series(
+        target, frame, series="liquidations", exchange="binanceusdm", symbol=BTC, timeframe="4h"
+    )
+    from backtest.market.series import load_liquidations
+
+    with pytest.raises(DataError, match=r"2025-10-09 04:00 UTC has a negative.*import the series"):
+        load_liquidations(BTC, "4h", data_dir=tmp_path)
