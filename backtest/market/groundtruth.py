@@ -41,6 +41,11 @@ Layouts, recognised by their header (``layout="auto"``) or named explicitly:
     low, close, ..., oi_close``): base amounts times the bar's close.  The labels of the known
     file of this shape were written in local time; its provenance infers UTC = label - 6 h, so
     this layout's default ``utc_offset_hours`` is 6 (override it when your file differs).
+``binance-metrics``
+    Binance's ``metrics`` archive (data.binance.vision; ``create_time, symbol,
+    sum_open_interest, sum_open_interest_value, count_toptrader_long_short_ratio,
+    sum_toptrader_long_short_ratio, count_long_short_ratio, ...``): open interest in base and
+    quote, and the all-account, top-trader-account and top-trader-position long/short ratios.
 
 Time convention (enforced by :mod:`backtest.market.tabular`): every row is a bar stamped with
 its OPEN time in UTC.  Numbers are epoch milliseconds (a column of epoch SECONDS is refused, not
