@@ -53,8 +53,12 @@ class _MetaPluginStrategy(type(bt.Strategy)):  # type: ignore[misc]
 
                 map_params["cascade"] = CascadeParams(**cascade)
             # Created here so that backtrader registers them as this strategy's indicators.
+            # The run's venue defaults (formula, tiers, funding interval: set on the feed by
+            # the runner, backtest.engine.venues) lie under the run's and the strategy's.
             _obj.maps = {
-                data._name: LiquidationClusters(data, **map_params)
+                data._name: LiquidationClusters(
+                    data, **{**(getattr(data, "map_defaults", None) or {}), **map_params}
+                )
                 for data in _symbol_feeds(_obj, run_config)
             }
             _obj.clusters = next(iter(_obj.maps.values()))

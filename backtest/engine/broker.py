@@ -505,20 +505,32 @@ class PerpetualBroker(bt.brokers.BackBroker):
             )
         else:
             wallet_balance = state.margin
+        quantity = abs(size) * comminfo.p.mult
+        rate, amount = self.p.maintenance_margin_rate, self.p.maintenance_amount
+        max_leverage = tiers.max_leverage if tiers is not None else None
+        if self.p.venue != "binance" and rate is None and tiers is not None:
+            # Bybit, OKX, Hyperliquid: the bracket holding the position's notional gives the
+            # rate their formulas take (Binance's solver picks its bracket itself).
+            from backtest.engine.venues import position_maintenance
+
+            rate, amount, max_leverage = position_maintenance(
+                self.p.venue, tiers, quantity * position.price
+            )
+            tiers = None
         price = self._liquidation_price_function(
             self.p.venue,
             "long" if size > 0 else "short",
             position.price,
-            abs(size) * comminfo.p.mult,
+            quantity,
             state.leverage,
             tiers=tiers,
-            maintenance_margin_rate=self.p.maintenance_margin_rate,
-            maintenance_amount=self.p.maintenance_amount,
+            maintenance_margin_rate=rate,
+            maintenance_amount=amount,
             wallet_balance=wallet_balance,
             margin_mode=self.p.margin_mode,
             other_positions=other_positions,
             taker_fee=comminfo.p.commission,
-            max_leverage=tiers.max_leverage if tiers is not None else None,
+            max_leverage=max_leverage,
         )
         price = float(price)
         state.liquidation_price = max(price, 0.0) if size > 0 else price

@@ -144,7 +144,9 @@ class RunConfig:
         list, or one string separated by commas) make a portfolio run: one account, one clock,
         one feed per symbol (see :attr:`symbols`).  A list of one is stored as that symbol.
     exchange : str
-        ccxt exchange id of the stored data (``"binanceusdm"``).
+        ccxt exchange id of the stored data and the venue traded: ``"binanceusdm"``
+        (default), ``"bybit"``, ``"okx"`` or ``"hyperliquid"`` (see
+        :mod:`backtest.engine.venues`).
     timeframe : str
         Candle timeframe (``"5m"``, ``"1h"``).
     since, until : str or None
@@ -161,8 +163,10 @@ class RunConfig:
         ``"isolated"`` or ``"cross"``.
     maker_fee, taker_fee : float
         Trading fees as fractions of notional (0.0002 = 0.02 %), >= 0.
-    venue : str
-        Liquidation formula: ``"binance"``, ``"bybit"``, ``"okx"`` or ``"hyperliquid"``.
+    venue : str or None
+        Liquidation formula: ``"binance"``, ``"bybit"``, ``"okx"`` or ``"hyperliquid"``; by
+        default (None) the exchange's (``binanceusdm`` -> ``binance``).  Cross margin is
+        Binance's formula only.
     funding : bool
         Charge and pay funding at the settlements of the funding series.
     map_params : mapping
@@ -192,7 +196,7 @@ class RunConfig:
     margin_mode: str = "isolated"
     maker_fee: float = 0.0002
     taker_fee: float = 0.0005
-    venue: str = "binance"
+    venue: str | None = None
     funding: bool = True
     map_params: Mapping[str, Any] = field(default_factory=FrozenMapping)
     near_miss_pct: float = 1.0
@@ -242,11 +246,21 @@ class RunConfig:
                     "(negative fees) are not modelled"
                 )
             set_(name, fee)
+        from backtest.engine.venues import EXCHANGE_VENUES, check_exchange
+
+        set_("exchange", check_exchange(self.exchange))
+        if self.venue is None:
+            set_("venue", EXCHANGE_VENUES[self.exchange])
         if self.venue not in VENUES:
             close = difflib.get_close_matches(str(self.venue), VENUES, n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
             raise ConfigError(
                 f"venue {self.venue!r} is unknown{hint}; use one of {', '.join(VENUES)}"
+            )
+        if self.margin_mode == "cross" and self.venue != "binance":
+            raise ConfigError(
+                f"cross margin is modelled with Binance's formula only, not {self.venue}'s; "
+                "use --margin-mode isolated on this exchange"
             )
         if not isinstance(self.funding, bool):
             raise ConfigError(f"funding must be true or false, got {self.funding!r}")

@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 
 from backtest.engine.config import RunConfig
+from backtest.engine.venues import snapshot_name
 from backtest.errors import ConfigError, DataError, PluginError
 from backtest.results import Results
 
@@ -173,6 +174,7 @@ def run_portfolio(
         "version": runner._version(),
         "warmup": warmup_info,
         "data_files": {symbol: runner._data_files(frame) for symbol, frame in frames.items()},
+        "tiers": {symbol: snapshot_name(tiers_by_symbol[symbol]) for symbol in frames},
         "bars_dropped": {symbol: lengths[symbol] - len(frame) for symbol, frame in frames.items()},
     }
     try:
@@ -243,6 +245,7 @@ def build_portfolio_cerebro(
     from backtest.engine.feeds import PerpData
     from backtest.engine.resample import add_timeframe_feeds
     from backtest.engine.runner import PerpCerebro, _Progress
+    from backtest.engine.venues import attach_map_defaults
 
     cerebro = PerpCerebro(run_config=config)
     cerebro.p.preload = True
@@ -251,6 +254,7 @@ def build_portfolio_cerebro(
     for symbol, frame in frames.items():
         warmup = (warmups or {}).get(symbol)
         feed = PerpData(dataname=frame, warmup=warmup)
+        attach_map_defaults(feed, config, (tiers or {}).get(symbol), frame)
         cerebro.adddata(feed, name=symbol)
         feeds.append(feed)
     add_timeframe_feeds(cerebro, strategy_class, frames, config.timeframe)

@@ -28,6 +28,7 @@ from backtest.engine.commission import PerpetualCommission
 from backtest.engine.config import RunConfig
 from backtest.engine.feeds import PerpData, date_numbers_to_index
 from backtest.engine.resample import add_timeframe_feeds
+from backtest.engine.venues import attach_map_defaults, snapshot_name
 from backtest.engine.warmup import join_warmup, load_since, split_warmup
 from backtest.engine.warmup import logger as warmup_logger
 from backtest.errors import ConfigError, DataError, PluginError
@@ -131,7 +132,9 @@ def build_cerebro(
     cerebro = PerpCerebro(run_config=config)
     cerebro.p.preload = True
     cerebro.p.runonce = True
-    cerebro.adddata(PerpData(dataname=frame, warmup=warmup), name=config.symbol)
+    feed = PerpData(dataname=frame, warmup=warmup)
+    attach_map_defaults(feed, config, tiers, frame)
+    cerebro.adddata(feed, name=config.symbol)
     add_timeframe_feeds(cerebro, strategy_class, {config.symbol: frame}, config.timeframe)
     broker = PerpetualBroker(
         cash=config.cash,
@@ -183,11 +186,21 @@ def check_leverage(config: RunConfig, tiers: Any) -> None:
 
 
 def load_run_tiers(config: RunConfig, start: pd.Timestamp | None = None) -> Any:
-    """The leverage tiers in force at the run's start: its first bar, else ``config.since``."""
-    from backtest.liquidation.tiers import load_tiers
+    """The leverage tiers in force at the run's start: its first bar, else ``config.since``.
+
+    The store's ``tiers`` folder is searched first (``download`` writes Bybit's, OKX's and
+    Hyperliquid's there), then the bundled snapshots (:mod:`backtest.engine.venues`).
+    """
+    from backtest.engine.venues import load_venue_tiers
 
     at = start.to_pydatetime() if start is not None else config.since
-    return load_tiers(config.symbol, config.exchange, at=at)
+    return load_venue_tiers(
+        config.symbol,
+        config.exchange,
+        at,
+        data_dir=config.data_dir,
+        timeframe=config.timeframe,
+    )
 
 
 def load_run_frame(config: RunConfig) -> pd.DataFrame:
@@ -385,6 +398,7 @@ def run(
         "version": _version(),
         "warmup": dict(split.info),
         "data_files": _data_files(frame),
+        "tiers": {config.symbol: snapshot_name(tiers)},
     }
     try:
         strategies = cerebro.run()
@@ -536,7 +550,9 @@ def _map_params(config: RunConfig, strategy: Any) -> dict[str, Any]:
 
     The cascade is left out: it only feeds the per-bar ``cascade_risk`` line, not the density.
     """
-    map_params = dict(config.map_params or {})
+    datas = getattr(strategy, "datas", None) or [None]
+    map_params = dict(getattr(datas[0], "map_defaults", None) or {})
+    map_params.update(config.map_params or {})
     overrides = getattr(strategy, "map_overrides", None)
     if callable(overrides):
         map_params.update(overrides())
