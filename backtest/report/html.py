@@ -41,6 +41,8 @@ REPORT_FILES = {
     "trades": "trades.csv",
     "png": "report.png",
 }
+#: Per-symbol metrics of a portfolio run, beside the report files.
+SYMBOL_METRICS_FILE = "symbols.csv"
 
 #: Metric key (or key prefix) that opens each group of the metrics table.
 METRIC_GROUPS = (
@@ -180,6 +182,7 @@ def config_table(config: Mapping[str, Any], meta: Mapping[str, Any]) -> str:
 
 
 _TRADE_COLUMNS = (
+    ("symbol", "Symbol"),  # portfolio runs only
     ("side", "Side"),
     ("entry_time", "Entry"),
     ("exit_time", "Exit"),
@@ -257,11 +260,32 @@ def _figure_html(figure: Any, div_id: str) -> str:
     )
 
 
+def _price_charts(results: Any, currency: str) -> tuple[str, list[str], str]:
+    """The price chart(s), their notes and (portfolio runs) the per-symbol metrics table.
+
+    A portfolio run gets one chart per symbol, each titled with its symbol (the account's
+    equity under each), in the run's symbol order.
+    """
+    if not getattr(results, "portfolio", False):
+        figure, notes = main_figure(results, currency)
+        return _figure_html(figure, "chart-main"), notes, ""
+    from backtest.report.portfolio import symbol_metrics, symbol_table_html
+
+    parts: list[str] = []
+    notes: list[str] = []
+    for number, symbol in enumerate(results.symbols):
+        figure, symbol_notes = main_figure(results.for_symbol(symbol), currency)
+        div_id = "chart-main" if number == 0 else f"chart-main-{number}"
+        parts.append(f'<h3 class="symbol">{_escape(symbol)}</h3>{_figure_html(figure, div_id)}')
+        notes += [f"{symbol}: {note}" for note in symbol_notes]
+    return "".join(parts), notes, symbol_table_html(symbol_metrics(results), currency)
+
+
 def render_html(results: Any, metrics: Mapping[str, Any]) -> str:
     """Return the complete, self-contained report page of ``results``."""
     currency = quote_currency(results.config or {}, results.meta or {})
     meta: Mapping[str, Any] = results.meta or {}
-    figure, notes = main_figure(results, currency)
+    main_chart, notes, symbol_table = _price_charts(results, currency)
     trade_figure = trades_figure(results, currency)
     name = " · ".join(
         str(metrics.get(key)) for key in ("Strategy", "Symbol", "Timeframe") if metrics.get(key)
@@ -294,9 +318,9 @@ def render_html(results: Any, metrics: Mapping[str, Any]) -> str:
         subheading=_escape(subheading),
         banner=banner,
         cards=_cards(metrics),
-        main_chart=_figure_html(figure, "chart-main"),
+        main_chart=main_chart,
         notes="".join(f"<li>{_escape(note)}</li>" for note in notes),
-        metrics_table=metrics_table(metrics),
+        metrics_table=metrics_table(metrics) + symbol_table,
         monthly_table=monthly_table(results.equity),
         config_table=config_table(results.config or {}, meta),
         trades_chart=_figure_html(trade_figure, "chart-trades") if trade_figure else "",
@@ -336,15 +360,23 @@ def write_report(results: Any, folder: str | os.PathLike[str]) -> Path:
     -------
     Path
         ``folder / "report.html"``.  Beside it: ``metrics.json`` (every metric, NaN as null),
-        ``equity.csv`` (the per-bar equity table), ``trades.csv`` and ``report.png``.
+        ``equity.csv`` (the per-bar equity table), ``trades.csv`` and ``report.png``.  A
+        portfolio run's metrics are the account's (:mod:`backtest.report.portfolio`), its
+        per-symbol metrics go to ``symbols.csv`` and its PNG draws the first symbol.
     """
     path = Path(folder)
     path.mkdir(parents=True, exist_ok=True)
+    pictured = results
     metrics = compute_metrics(results)
+    if getattr(results, "portfolio", False):
+        from backtest.report.portfolio import symbol_metrics
+
+        _write_csv(symbol_metrics(results), path / SYMBOL_METRICS_FILE, None)
+        pictured = results.for_symbol(results.symbols[0])  # the PNG draws the first symbol
     _atomic_write(dumps(dict(metrics), indent=2) + "\n", path / REPORT_FILES["metrics"])
     _write_csv(results.equity, path / REPORT_FILES["equity"], "time")
     _write_csv(results.trades, path / REPORT_FILES["trades"], None)
-    write_png(results, metrics, path / REPORT_FILES["png"])
+    write_png(pictured, metrics, path / REPORT_FILES["png"])
     target = path / REPORT_FILES["html"]
     _atomic_write(render_html(results, metrics), target)
     return target

@@ -370,7 +370,10 @@ def closest_liquidation_distance(equity: pd.DataFrame, market: pd.DataFrame) -> 
 
 def quote_currency(config: Mapping[str, Any], meta: Mapping[str, Any] | None = None) -> str:
     """Return the settlement currency of the run's symbol (``BTC/USDT:USDT`` -> ``USDT``)."""
-    symbol = str(config.get("symbol") or (meta or {}).get("symbol") or "")
+    symbol = config.get("symbol") or (meta or {}).get("symbol") or ""
+    if isinstance(symbol, list | tuple):  # a portfolio: its first symbol's
+        symbol = symbol[0] if symbol else ""
+    symbol = str(symbol)
     if ":" in symbol:
         return symbol.rsplit(":", 1)[1] or "USDT"
     if "/" in symbol:
@@ -425,7 +428,13 @@ def compute_metrics(
     dict
         Strings (names, ISO times), ints (counts) and floats (NaN where undefined; see the
         module notes).  ``Net PnL = Trading PnL + Funding PnL - Fees`` holds by construction.
+        A portfolio run's are the account's
+        (:func:`backtest.report.portfolio.compute_portfolio_metrics`).
     """
+    if getattr(results, "portfolio", False):
+        from backtest.report.portfolio import compute_portfolio_metrics
+
+        return compute_portfolio_metrics(results)[0]
     config: Mapping[str, Any] = results.config or {}
     meta: Mapping[str, Any] = results.meta or {}
     currency = quote_currency(config, meta)

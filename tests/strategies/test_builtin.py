@@ -22,7 +22,8 @@ def bars_before(frame, time, count):
 
 def test_all_builtins_are_discovered_with_docs():
     catalogue = discover()
-    for name in ("BuyAndHold", "SmaCross", "ClusterFade", "CascadeBreakout", "ClusterHedge"):
+    builtins = ("BuyAndHold", "SmaCross", "ClusterFade", "CascadeBreakout", "ClusterHedge")
+    for name in (*builtins, "ClusterRotation"):
         info = catalogue.strategies[name]
         assert info.summary, name
         assert info.source.endswith(".py")
