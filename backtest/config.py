@@ -34,6 +34,8 @@ from backtest.errors import ConfigError
 #: Tables of a run file and the RunConfig field each one fills.
 TABLES: dict[str, str] = {"params": "params", "map": "map_params"}
 SWEEP_TABLE = "sweep"
+#: Key naming a liquidation-map profile whose ``[map]`` values the run's ``[map]`` table tops.
+PROFILE = "map_profile"
 
 
 def run_config_fields() -> list[str]:
@@ -78,7 +80,7 @@ def read_toml(path: str | Path) -> dict[str, Any]:
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(f"config file {file} is not valid TOML: {error}") from error
     fields = set(run_config_fields())
-    allowed = (fields - set(TABLES.values())) | set(TABLES) | {SWEEP_TABLE, "symbols"}
+    allowed = (fields - set(TABLES.values())) | set(TABLES) | {SWEEP_TABLE, "symbols", PROFILE}
     settings: dict[str, Any] = {}
     for key, value in document.items():
         if key not in allowed:
@@ -98,7 +100,25 @@ def read_toml(path: str | Path) -> dict[str, Any]:
         if "symbol" in settings:
             raise ConfigError(f"config file {file}: give either symbol or symbols, not both")
         settings["symbol"] = settings.pop("symbols")
+    if PROFILE in settings:
+        settings["map_params"] = _with_profile(file, settings.pop(PROFILE), settings)
     return settings
+
+
+def _with_profile(file: Path, profile: Any, settings: Mapping[str, Any]) -> dict[str, Any]:
+    """The profile's ``[map]`` values under the run file's own ``[map]`` table.
+
+    A relative ``map_profile`` path is taken from the run file's folder.
+    """
+    from backtest.liquidation.profiles import read_profile
+
+    if not isinstance(profile, str) or not profile.strip():
+        raise ConfigError(f"config file {file}: map_profile must be a file path (text)")
+    path = Path(profile)
+    if not path.is_absolute():
+        path = file.parent / path
+    own = dict(settings.get("map_params") or {})
+    return {**read_profile(path).values, **own}
 
 
 def _plain(value: Any) -> Any:

@@ -66,6 +66,12 @@ def register(subparsers: Any) -> None:
         ),
     )
     parser.add_argument(
+        "--map-profile",
+        metavar="FILE",
+        help="liquidation-map profile (TOML [map] table, e.g. from `backtest calibrate`); "
+        "--map values override it",
+    )
+    parser.add_argument(
         "--map",
         action="append",
         default=[],
@@ -341,6 +347,13 @@ def summary_lines(output: HeatmapOutput) -> list[str]:
     return lines
 
 
+def _map_values(args: argparse.Namespace) -> dict[str, Any]:
+    """``--map-profile`` values (when given) updated with the ``--map`` flags."""
+    from backtest.liquidation.profiles import map_params_with_profile
+
+    return map_params_with_profile(args.map_profile, map_overrides(args.map))
+
+
 def run_heatmap(args: argparse.Namespace) -> int:
     """Handle ``backtest heatmap``."""
     output = make_heatmap(
@@ -352,7 +365,7 @@ def run_heatmap(args: argparse.Namespace) -> int:
         after=args.after,
         out=args.out,
         data_dir=args.data_dir,
-        map_params=map_overrides(args.map),
+        map_params=_map_values(args),
         band_pct=args.band,
         rows=args.rows,
         warmup=args.warmup,

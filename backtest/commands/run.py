@@ -96,6 +96,12 @@ def add_run_arguments(parser: argparse.ArgumentParser, *, swept: bool = False) -
         metavar="NAME=VALUE",
         help=f"{fixed}liquidation-map parameter (repeatable)",
     )
+    strategy.add_argument(
+        "--map-profile",
+        metavar="FILE",
+        help="liquidation-map profile (TOML [map] table, e.g. from `backtest calibrate`); "
+        "--map values override it",
+    )
 
     broker = parser.add_argument_group("broker")
     broker.add_argument("--cash", type=float, help="starting wallet balance, quote currency")
@@ -123,6 +129,15 @@ def _fees(text: str | None) -> dict[str, float]:
     return {"maker_fee": maker, "taker_fee": taker}
 
 
+def _map_values(args: argparse.Namespace) -> dict[str, Any]:
+    """``--map-profile`` values (when given) updated with the ``--map`` flags."""
+    from backtest.liquidation.profiles import map_params_with_profile
+    from backtest.plugins import parse_assignments
+
+    overrides = parse_assignments(args.map, "--map") or {}
+    return map_params_with_profile(getattr(args, "map_profile", None), overrides)
+
+
 def build_settings(args: argparse.Namespace) -> dict[str, Any]:
     """Merge the run file (if any) and the flags into RunConfig fields."""
     from backtest.config import merge, read_toml
@@ -143,7 +158,7 @@ def build_settings(args: argparse.Namespace) -> dict[str, Any]:
         "margin_mode": args.margin_mode,
         "funding": False if args.no_funding else None,
         "params": parse_assignments(args.param, "-p") or None,
-        "map_params": parse_assignments(args.map, "--map") or None,
+        "map_params": _map_values(args) or None,
         **_fees(args.fees),
     }
     settings = merge(file_settings, flags)

@@ -129,13 +129,14 @@ def map_params_with_profile(
 ) -> dict[str, Any]:
     """The ``[map]`` values of ``profile`` (when given) updated with ``overrides``, as a dict.
 
-    For commands that pass a dict of map parameters on (``--map-profile`` then ``--map``); the
-    merged values are checked by building MapParams once.
+    For commands that pass a dict of map parameters on (``--map-profile`` then ``--map``).
+    The profile is checked on its own; the overrides are left as given (the command checks
+    and converts the merged values as it does its ``--map`` flags).
     """
     overrides = dict(overrides or {})
     if profile is None:
         return overrides
-    loaded = read_profile(profile, overrides)
+    loaded = read_profile(profile)
     return {**loaded.values, **overrides}
 
 

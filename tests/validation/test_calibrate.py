@@ -103,16 +103,18 @@ def test_bad_arguments_are_config_errors(candles, truth) -> None:
 
 
 def test_search_space_table() -> None:
-    base = MapParams()
+    base = MapParams(leverages=(2.0, 5.0, 10.0, 25.0, 50.0), leverage_weights=(0.2,) * 5)
     params = params_from_values(
         {"leverage_center": 10.0, "leverage_width": 0.5, "long_share_spread": 0.1,
-         "half_life_hours": 12.0},
+         "long_share_base": 0.5, "half_life_hours": 12.0},
         base,
     )  # fmt: skip
     assert params.half_life_hours == 12.0
     assert math.fsum(params.leverage_weights) == pytest.approx(1.0)
-    # the bump peaks at the leverage nearest the centre (10x)
-    assert max(params.leverage_weights) == params.leverage_weights[base.leverages.index(10.0)]
+    # w ∝ exp(-(ln L - ln 10)² / (2·0.5²)): 10x weighs most, 5x and 25x by that formula
+    raw = [math.exp(-((math.log(lev) - math.log(10.0)) ** 2) / 0.5) for lev in base.leverages]
+    expected = [value / math.fsum(raw) for value in raw]
+    assert params.leverage_weights == pytest.approx(expected)
     assert params.long_share_min == pytest.approx(0.4)
     assert params.long_share_max == pytest.approx(0.6)
     assert parse_dimension("half_life_hours=6:120:log") == Dimension(
