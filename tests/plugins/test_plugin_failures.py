@@ -209,7 +209,7 @@ def test_positive_params_of_every_builtin():
 
 def test_overflowing_parameter_values_are_one_line(capsys):
     huge = "9" * 400
-    code, out, err = run_cli(capsys, "run", "-q", "--strategy", "SmaCross", "-p", f"fast={huge}")
+    code, _out, err = run_cli(capsys, "run", "-q", "--strategy", "SmaCross", "-p", f"fast={huge}")
     assert code == 2 and "out of range" in err and err.count("\n") == 1
     assert len(err) < 300
     code, _out, err = run_cli(capsys, "run", "-q", "-p", "exposure=1e400")
