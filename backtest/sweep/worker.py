@@ -3,7 +3,8 @@
 Each worker process keeps the markets it has loaded in :data:`_MARKETS`, keyed by
 ``(exchange, symbol, timeframe, data_dir)``: the whole stored history is loaded once, and every
 run slices its own ``since``/``until`` out of it (the same bars, funding placement and
-``attrs`` as :func:`backtest.market.store.load_market` would give for that range).  A worker
+``attrs`` as :func:`backtest.market.store.load_market` would give for that range).  A portfolio
+run (several symbols) gets one cached market per symbol and a mapping of frames.  A worker
 with ``threads_per_worker=1`` runs one task at a time, so a plain dict is enough; a lock keeps
 it correct when a worker has more threads.
 
@@ -71,12 +72,30 @@ class RunTask:
     priority: int = 0
 
 
+def portfolio_symbols(settings: Mapping[str, Any]) -> list[str] | None:
+    """The symbols of a portfolio run (a list, or text separated by commas); None for one."""
+    symbol = settings.get("symbol")
+    if isinstance(symbol, str):
+        symbol = [part.strip() for part in symbol.split(",") if part.strip()]
+    if isinstance(symbol, list | tuple) and len(symbol) > 1:
+        return [str(item) for item in symbol]
+    return None
+
+
+def _single(settings: Mapping[str, Any], symbol: str) -> dict[str, Any]:
+    return {**settings, "symbol": symbol}
+
+
 def market_key(settings: Mapping[str, Any]) -> MarketKey:
-    """The cache key of the market a run trades."""
+    """The cache key of the market a run trades (a portfolio's symbols joined by commas)."""
     data_dir = settings.get("data_dir")
+    symbols = portfolio_symbols(settings)
+    symbol = settings.get("symbol") or "BTC/USDT:USDT"
+    if isinstance(symbol, list | tuple):
+        symbol = symbol[0] if len(symbol) == 1 else ",".join(symbols or ())
     return (
         str(settings.get("exchange") or "binanceusdm"),
-        str(settings.get("symbol") or "BTC/USDT:USDT"),
+        str(symbol),
         str(settings.get("timeframe") or "5m"),
         None if data_dir is None else str(data_dir),
     )
@@ -96,8 +115,12 @@ def full_market(key: MarketKey) -> pd.DataFrame:
         return frame
 
 
-def market_for(settings: Mapping[str, Any], *, warmup: bool = False) -> pd.DataFrame:
+def market_for(
+    settings: Mapping[str, Any], *, warmup: bool = False
+) -> pd.DataFrame | dict[str, pd.DataFrame]:
     """The bars of a run: the cached history cut to ``[since, until)``.
+
+    A portfolio run gets ``{symbol: frame}``, each symbol cut from its own cached history.
 
     With ``warmup=True`` the cut starts at ``since`` minus the liquidation map's warm-up (the
     run's ``warmup`` setting or the rule of
@@ -109,6 +132,9 @@ def market_for(settings: Mapping[str, Any], *, warmup: bool = False) -> pd.DataF
     """
     from backtest.market.timeframes import parse_time
 
+    symbols = portfolio_symbols(settings)
+    if symbols is not None:
+        return {symbol: market_for(_single(settings, symbol), warmup=warmup) for symbol in symbols}
     key = market_key(settings)
     frame = full_market(key)
     since_ms = parse_time(settings.get("since"), "since")
@@ -138,8 +164,10 @@ def market_for(settings: Mapping[str, Any], *, warmup: bool = False) -> pd.DataF
     return piece
 
 
-def with_warmup(settings: Mapping[str, Any], frame: pd.DataFrame) -> pd.DataFrame:
+def with_warmup(settings: Mapping[str, Any], frame: Any) -> Any:
     """``frame`` (a run's bars from ``since``) preceded by the map's warm-up bars.
+
+    A portfolio's mapping of frames gets each symbol's own warm-up.
 
     The warm-up comes from the cached history (:func:`market_for` with ``warmup=True``); the
     engine (:func:`backtest.engine.run`) runs the map over the bars before ``since`` and
@@ -147,6 +175,10 @@ def with_warmup(settings: Mapping[str, Any], frame: pd.DataFrame) -> pd.DataFram
     """
     from backtest.engine.warmup import join_warmup
 
+    if isinstance(frame, Mapping):
+        return {
+            symbol: with_warmup(_single(settings, symbol), part) for symbol, part in frame.items()
+        }
     if len(frame) == 0 or settings.get("since") is None:
         return frame
     history = market_for(settings, warmup=True)
@@ -237,12 +269,18 @@ def full_results(task: RunTask, backend: Backend) -> Any:
 
 
 def market_span(settings: Mapping[str, Any]) -> tuple[int, int, int]:
-    """``(first bar open, last bar open, bar length)`` in epoch ms of a run's traded range."""
+    """``(first bar open, last bar open, bar length)`` in epoch ms of a run's traded range.
+
+    A portfolio's range is the one all its symbols cover (the latest first bar, the earliest
+    last bar).
+    """
     from backtest.market.timeframes import timeframe_to_ms
 
-    frame = market_for(settings)
-    bar_ms = epoch_ms(frame.index)
-    return int(bar_ms[0]), int(bar_ms[-1]), timeframe_to_ms(market_key(settings)[2])
+    market = market_for(settings)
+    frames = list(market.values()) if isinstance(market, Mapping) else [market]
+    first = max(int(epoch_ms(frame.index)[0]) for frame in frames)
+    last = min(int(epoch_ms(frame.index)[-1]) for frame in frames)
+    return first, last, timeframe_to_ms(market_key(settings)[2])
 
 
 def _equity_of(results: Any) -> dict[str, list[Any]]:
