@@ -174,7 +174,7 @@ def validate_windows(
             until=end,
             warmup=warmup,
             fitted=fitted,
-            meta={**meta, "window": name},
+            meta={**meta, "role": name},
         )
         for name, start, end in windows
     }

@@ -95,7 +95,7 @@ class ValidationResult:
             "fitted_overlap": self.fitted_overlap,
             "scorecard": self.scorecard.to_dict(),
             "params": self.params.to_dict(),
-            **{key: value for key, value in self.meta.items()},
+            "meta": dict(self.meta),
         }
 
     def to_json(self) -> str:
