@@ -1,14 +1,16 @@
 """The liquidation map's warm-up before ``since`` (issue 11, point 4), in the model and the engine.
 
 Data: real Binance BTC/USDT:USDT perpetual 1h candles and funding, 2025-07-25 .. 2025-11-08
-(``data/warmup_store``, a slice of Binance's public USD-M history).  With the default 48 h
-half-life the rule asks for 40 days (960 bars) of warm-up.
+(``data/warmup_store``, a slice of Binance's public USD-M history).  The tests pin a 48 h
+half-life (:data:`PARAMS`; the shipped default may be another), for which the rule asks for
+40 days (960 bars) of warm-up; one test repeats the invariance with the shipped defaults.
 
 The day checked is 2025-11-08.  Runs start 30 and 60 days before it; their maps start 40 days
-earlier still (70 and 100 days before the day), so the older run's extra 30 days weigh about
-``2**-35`` on that day.  Without the warm-up the maps would start 30 and 60 days before it and
-differ by about ``2**-15`` (3e-5), which the tolerance of 1e-6 rejects: the tests below check
-that as well, so they can fail.
+earlier still (70 and 100 days before the day), so the older run's extra 30 days weigh at
+most ``2**-35`` on that day.  Without the warm-up the maps would start 30 and 60 days before it
+and differ by up to ``2**-15`` (3e-5; consumption by the price path removes part of it, 8e-6
+is left on this data), which the tolerance of 1e-6 rejects: the tests below check that as
+well, so they can fail.
 """
 
 from __future__ import annotations
@@ -39,6 +41,8 @@ STORE = Path(__file__).parent / "data" / "warmup_store"
 DAY = pd.Timestamp("2025-11-08", tz="UTC")
 UNTIL = "2025-11-09"
 RELATIVE = 1e-6
+#: Map parameters of these tests: a 48 h half-life (20 half-lives = 40 days).
+PARAMS = {"half_life_hours": 48.0}
 
 
 @pytest.fixture(scope="module")
@@ -71,23 +75,35 @@ def largest_difference(first: pd.DataFrame, second: pd.DataFrame) -> float:
 
 
 # -- the model ---------------------------------------------------------------------------------
-def map_lines(frame: pd.DataFrame, start: pd.Timestamp) -> pd.DataFrame:
-    lines = LiquidationMap(MapParams()).run(frame.loc[start:]).lines
+def map_lines(frame: pd.DataFrame, start: pd.Timestamp, params=None) -> pd.DataFrame:
+    params = MapParams(**PARAMS) if params is None else params
+    lines = LiquidationMap(params).run(frame.loc[start:]).lines
     return lines.loc[DAY:]
 
 
 def test_map_lines_on_a_day_do_not_depend_on_the_start(frame):
-    later = map_lines(frame, warmup_start(_since(30), MapParams(), "1h"))
-    earlier = map_lines(frame, warmup_start(_since(60), MapParams(), "1h"))
+    later = map_lines(frame, warmup_start(_since(30), MapParams(**PARAMS), "1h"))
+    earlier = map_lines(frame, warmup_start(_since(60), MapParams(**PARAMS), "1h"))
     assert_same_lines(later, earlier)
     # the lines carry clusters on that day (the comparison is not between empty maps)
     assert (later["long_band_notional"] > 0).all() and later["long_cluster_price"].notna().all()
 
 
+def test_the_same_holds_with_the_shipped_defaults(frame):
+    defaults = MapParams()
+    later = map_lines(frame, warmup_start(_since(30), defaults, "1h"), defaults)
+    earlier = map_lines(frame, warmup_start(_since(60), defaults, "1h"), defaults)
+    assert_same_lines(later, earlier)
+
+
 def test_without_the_warm_up_the_start_shows(frame):
+    # maps started 30 and 60 days before the day: 15 half-lives apart, beyond the tolerance
     later = map_lines(frame, pd.Timestamp(_since(30), tz="UTC"))
     earlier = map_lines(frame, pd.Timestamp(_since(60), tz="UTC"))
-    assert largest_difference(later, earlier) > 10 * RELATIVE
+    assert largest_difference(later, earlier) > RELATIVE
+    # and the closer the start, the larger the difference
+    recent = map_lines(frame, pd.Timestamp(_since(10), tz="UTC"))
+    assert largest_difference(recent, earlier) > 100 * largest_difference(later, earlier)
 
 
 # -- the engine --------------------------------------------------------------------------------
@@ -110,7 +126,7 @@ def seen_by_strategy(since: str, **settings) -> tuple[pd.DataFrame, backtest.Res
         since=since,
         until=UNTIL,
         data_dir=str(STORE),
-        **settings,
+        **{"map_params": PARAMS, **settings},
     )
     results = run(config, strategy_class=Recorder)
     times = [moment for moment, _ in Recorder.seen]
@@ -124,8 +140,8 @@ def test_a_strategy_sees_the_same_lines_whatever_the_since(frame):
     assert later.index[0] == pd.Timestamp(_since(30), tz="UTC")
     assert_same_lines(later.loc[DAY:], earlier.loc[DAY:])
     # and they are the model's lines over the loaded range, bar for bar
-    start = warmup_start(_since(30), MapParams(), "1h")
-    library = LiquidationMap(MapParams()).run(frame.loc[start:]).lines
+    start = warmup_start(_since(30), MapParams(**PARAMS), "1h")
+    library = LiquidationMap(MapParams(**PARAMS)).run(frame.loc[start:]).lines
     assert_same_lines(later.loc[DAY:], library.loc[DAY:], rtol=1e-15)
     info = later_results.meta["warmup"]
     assert info == {
@@ -140,8 +156,8 @@ def test_a_strategy_sees_the_same_lines_whatever_the_since(frame):
 def test_warm_up_zero_is_the_map_started_at_since(frame):
     later, results = seen_by_strategy(_since(30), warmup="0")
     earlier, _ = seen_by_strategy(_since(60), warmup="0")
-    assert largest_difference(later.loc[DAY:], earlier.loc[DAY:]) > 10 * RELATIVE
-    library = LiquidationMap(MapParams()).run(frame.loc[_since(30) : UNTIL]).lines
+    assert largest_difference(later.loc[DAY:], earlier.loc[DAY:]) > RELATIVE
+    library = LiquidationMap(MapParams(**PARAMS)).run(frame.loc[_since(30) : UNTIL]).lines
     assert_same_lines(later.loc[DAY:], library.loc[DAY:], rtol=1e-15)
     assert results.meta["warmup"]["bars"] == 0 and results.config["warmup"] == "0"
 
@@ -149,7 +165,12 @@ def test_warm_up_zero_is_the_map_started_at_since(frame):
 def test_nothing_is_traded_or_recorded_before_since():
     since = _since(20)
     config = RunConfig(
-        symbol="BTC/USDT:USDT", timeframe="1h", since=since, until=UNTIL, data_dir=str(STORE)
+        symbol="BTC/USDT:USDT",
+        timeframe="1h",
+        since=since,
+        until=UNTIL,
+        data_dir=str(STORE),
+        map_params=PARAMS,
     )
     results = run(config)
     first = pd.Timestamp(since, tz="UTC")
@@ -180,10 +201,12 @@ def test_a_short_history_shortens_the_warm_up_with_one_warning(caplog):
 
 
 def test_a_caller_frame_before_since_is_warm_up_not_trading(frame):
-    config = RunConfig(symbol="BTC/USDT:USDT", timeframe="1h", since=_since(30), until=UNTIL)
+    config = RunConfig(
+        symbol="BTC/USDT:USDT", timeframe="1h", since=_since(30), until=UNTIL, map_params=PARAMS
+    )
     split = split_warmup(config, frame)
     assert split.frame.index[0] == pd.Timestamp(_since(30), tz="UTC")
-    assert split.warmup.index[0] == warmup_start(_since(30), None, "1h")
+    assert split.warmup.index[0] == warmup_start(_since(30), MapParams(**PARAMS), "1h")
     # settlements placed on the warm-up bars are not the traded frame's
     traded_settlements = np.asarray(split.frame.attrs["funding_times"])
     assert traded_settlements.min() >= pd.Timestamp(_since(30), tz="UTC").value // 10**6
@@ -195,12 +218,14 @@ def test_a_caller_frame_before_since_is_warm_up_not_trading(frame):
 
 def test_step_by_step_mode_primes_the_map_with_the_warm_up(frame):
     """``runonce=False`` steps the map over the warm-up bars first: same lines as runonce."""
-    config = RunConfig(symbol="BTC/USDT:USDT", timeframe="1h", since=_since(3), until=UNTIL)
+    config = RunConfig(
+        symbol="BTC/USDT:USDT", timeframe="1h", since=_since(3), until=UNTIL, map_params=PARAMS
+    )
     split = split_warmup(config, frame.loc[:UNTIL])
 
     class Keep(bt.Strategy):
         def __init__(self):
-            self.clusters = LiquidationClusters(self.datas[0])
+            self.clusters = LiquidationClusters(self.datas[0], **PARAMS)
 
     outputs = {}
     for runonce in (True, False):
@@ -212,7 +237,7 @@ def test_step_by_step_mode_primes_the_map_with_the_warm_up(frame):
             name: np.asarray(getattr(strategy.clusters.lines, name).array[: len(split.frame)])
             for name in CLUSTER_LINES
         }
-    library = LiquidationMap(MapParams()).run(join_warmup(split.warmup, split.frame)).lines
+    library = LiquidationMap(MapParams(**PARAMS)).run(join_warmup(split.warmup, split.frame)).lines
     for name in CLUSTER_LINES:
         expected = library[name].to_numpy()[len(split.warmup) :]
         np.testing.assert_allclose(outputs[True][name], expected, rtol=1e-15, err_msg=name)
@@ -263,7 +288,13 @@ def test_a_sweep_run_warms_up_like_a_plain_run():
     from backtest.sweep.backends import prepare_settings, run_backtest
 
     settings = prepare_settings(
-        {"timeframe": "1h", "since": _since(10), "until": UNTIL, "data_dir": str(STORE)}
+        {
+            "timeframe": "1h",
+            "since": _since(10),
+            "until": UNTIL,
+            "data_dir": str(STORE),
+            "map_params": PARAMS,
+        }
     )
     worker.clear_cache()
     try:
@@ -283,10 +314,30 @@ def test_heatmap_command_uses_the_rule_and_warns_when_history_is_short(tmp_path,
     from backtest.commands.heatmap import make_heatmap
 
     caplog.set_level(logging.WARNING, logger="backtest.warmup")
-    common = {"timeframe": "1h", "window": "1d", "after": "0m", "rows": 40}
+    common = {"timeframe": "1h", "window": "1d", "after": "0m", "rows": 40, "map_params": PARAMS}
     make_heatmap(at="2025-11-08T12:00", data_dir=STORE, out=tmp_path, **common)
     assert not caplog.records  # 40 days before the window are stored
     make_heatmap(at="2025-08-20T12:00", data_dir=STORE, out=tmp_path, **common)
     messages = [record.getMessage() for record in caplog.records]
     assert len(messages) == 1
     assert "starts at 2025-07-25 00:00 UTC, 25d 12h before the window" in messages[0]
+
+
+def test_split_records_the_open_interest_retention_and_a_missing_since(frame):
+    with_interest = frame.copy()
+    with_interest.attrs = dict(frame.attrs)
+    interest = np.full(len(frame), 100.0)
+    start = warmup_start(_since(30), MapParams(**PARAMS), "1h")
+    inside = int(frame.index.searchsorted(start)) + 10
+    interest[inside] = 80.0  # one fall of 20 % in the warm-up, recovered on the next bar
+    interest[5] = 10.0  # a fall before the warm-up does not count
+    with_interest["open_interest"] = interest
+    config = RunConfig(symbol="BTC/USDT:USDT", timeframe="1h", since=_since(30), map_params=PARAMS)
+    split = split_warmup(config, with_interest)
+    assert split.info["open_interest_retention"] == pytest.approx(0.8)
+    assert "open_interest_retention" not in split_warmup(config, frame).info
+    no_since = split_warmup(RunConfig(symbol="BTC/USDT:USDT", timeframe="1h"), frame)
+    assert no_since.warmup is None and no_since.frame is frame
+    assert no_since.info["shortened"] is True and no_since.info["used"] == "0"
+    assert no_since.warning(RunConfig()).startswith("warm-up shortened: no --since")
+    assert split_warmup(RunConfig(timeframe="1h", warmup="0"), frame).warning(config) is None
