@@ -41,6 +41,10 @@ Layouts, recognised by their header (``layout="auto"``) or named explicitly:
     low, close, ..., oi_close``): base amounts times the bar's close.  The labels of the known
     file of this shape were written in local time; its provenance infers UTC = label - 6 h, so
     this layout's default ``utc_offset_hours`` is 6 (override it when your file differs).
+``coinalyze-wide``
+    Coinalyze pulls of many symbols, one column per symbol, exchange code and series
+    (``BTCUSDT_PERP.A_longliq``, ``_shortliq``, ``_oi``, ``_ls_ratio``; ``.A`` is Binance, other
+    codes through ``venue``), in base coin, valued like ``coinalyze``.
 ``binance-metrics``
     Binance's ``metrics`` archive (data.binance.vision; ``create_time, symbol,
     sum_open_interest, sum_open_interest_value, count_toptrader_long_short_ratio,
@@ -63,6 +67,7 @@ Liquidation totals are always known at the bar's close.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -105,6 +110,12 @@ _VENUE_COLUMNS: dict[str, str] = {
     "bitmex": "BITMEX",
     "deribit": "DERIBIT",
 }
+
+#: A column of a wide Coinalyze table: ``<SYMBOL>_PERP.<exchange code>_<series>``.
+_WIDE_COLUMN = re.compile(r"^([A-Z0-9]+)_PERP\.([A-Z0-9]+)_(longliq|shortliq|oi|ls_ratio|fr)$")
+
+#: ccxt exchange id -> Coinalyze exchange code (the ``.A`` of ``BTCUSDT_PERP.A``).
+_COINALYZE_CODES: dict[str, str] = {"binanceusdm": "A", "binance": "A", "binancecoinm": "A"}
 
 _TIME_COLUMNS = ("timestamp_ms", "time_ms", "timestamp", "time", "date", "datetime", "date_utc")
 
@@ -176,6 +187,8 @@ def detect_layout(frame: pd.DataFrame) -> str | None:
     lower = _lower_columns(frame)
     if "sum_open_interest" in lower or "count_long_short_ratio" in lower:
         return "binance-metrics"
+    if any(_WIDE_COLUMN.match(str(name)) for name in frame.columns):
+        return "coinalyze-wide"
     if "t_label" in lower and "long_liq_base" in lower:
         return "coinalyze-ohlcv"
     if "long_liq_base" in lower or "oi_base" in lower:
@@ -549,7 +562,72 @@ def _layout_binance_metrics(frame: pd.DataFrame, path: Path, options: ReadOption
     )
 
 
+def _layout_coinalyze_wide(frame: pd.DataFrame, path: Path, options: ReadOptions) -> _Extract:
+    """Coinalyze API pulls of many symbols, one column per symbol and series (base coin)."""
+    time_column = _column(frame, "t", "time", "date") or str(frame.columns[0])
+    wanted = options.symbol.split(":")[0].replace("/", "").upper()
+    code = options.venue or _COINALYZE_CODES.get(options.exchange)
+    found: dict[str, dict[str, str]] = {}
+    for name in frame.columns:
+        match = _WIDE_COLUMN.match(str(name))
+        if match and match.group(1) == wanted:
+            found.setdefault(match.group(2), {})[match.group(3)] = str(name)
+    if not found:
+        raise DataError(
+            f"{path} has no {wanted}_PERP.* columns; pick the file or --symbol that matches"
+        )
+    if code is None or code not in found:
+        raise ConfigError(
+            f"{path}: pick the Coinalyze exchange code of {wanted} with --venue, one of "
+            f"{', '.join(sorted(found))} (A is Binance)"
+        )
+    columns = found[code]
+    number = lambda name: parse_numbers(frame, name, path, time_column)  # noqa: E731
+    scope = f"Coinalyze {wanted}_PERP.{code} only (base coin)"
+    needed = {
+        "liquidations": ("longliq", "shortliq"),
+        "open_interest": ("oi",),
+        "long_short": ("ls_ratio",),
+    }[options.kind]
+    missing = [series for series in needed if series not in columns]
+    if missing:
+        raise DataError(
+            f"{path} has no {wanted}_PERP.{code}_{missing[0]} column for "
+            f"{options.kind.replace('_', ' ')}; pick the right file or kind"
+        )
+    if options.kind == "liquidations":
+        return _Extract(
+            time_column,
+            {},
+            _quote(options.symbol),
+            scope,
+            "bar_close",
+            base_units={
+                "long": number(columns["longliq"]),
+                "short": number(columns["shortliq"]),
+            },
+        )
+    if options.kind == "open_interest":
+        base = number(columns["oi"])
+        return _Extract(
+            time_column,
+            {"open_interest": base},
+            _quote(options.symbol),
+            scope,
+            "bar_close",
+            base_units={"open_interest_value": base},
+        )
+    return _Extract(
+        time_column,
+        {"long_share": _ratio_to_share(number(columns["ls_ratio"]))},
+        "fraction",
+        f"{scope}, Coinalyze long/short ratio (taken as all accounts)",
+        "bar_close",
+    )
+
+
 _READERS: dict[str, Callable[[pd.DataFrame, Path, ReadOptions], _Extract]] = {
+    "coinalyze-wide": _layout_coinalyze_wide,
     "binance-metrics": _layout_binance_metrics,
     "plain": _layout_plain,
     "coinglass": _layout_coinglass,

@@ -10,6 +10,8 @@ LAYOUT_HELP: dict[str, str] = {
     "coinglass-symbols": "symbol,ts_utc,liq_long_usd,liq_short_usd[,oi_total_close]",
     "coinalyze": "date_utc,long_liq_base,short_liq_base,oi_base,ls_ratio (base coin: valued "
     "at stored candle closes)",
+    "coinalyze-wide": "t,BTCUSDT_PERP.A_longliq,BTCUSDT_PERP.A_shortliq,..._oi,..._ls_ratio "
+    "(many symbols; base coin; --venue picks the exchange code, A = Binance)",
     "coinalyze-ohlcv": "t_label,long_liq_base,short_liq_base,...,close,oi_close (base coin x "
     "close; labels at UTC+6 by default)",
     "binance-metrics": "Binance's metrics archive: create_time,symbol,sum_open_interest,"

@@ -317,3 +317,21 @@ def test_binance_metrics_archive(tmp_path):
     import_series(samples, kind="open-interest", symbol=BTC, data_dir=tmp_path / "five")
     five = load_open_interest(BTC, data_dir=tmp_path / "five")
     assert five.attrs["known_at"] == "time" and five.attrs["timeframe"] == "5m"
+
+
+def test_coinalyze_wide_table_picks_the_symbol_columns(tmp_path):
+    path = GT / "coinalyze_wide_liquidations.csv"
+    days = pd.date_range("2022-01-02", "2022-01-06", freq="D").strftime("%Y-%m-%d")
+    daily_candles(tmp_path, {day: 47_000.0 for day in days})
+    result = import_series(path, kind="liquidations", symbol=BTC, data_dir=tmp_path)
+    assert (result.layout, result.timeframe, result.rows_stored) == ("coinalyze-wide", "1d", 5)
+    first = load_liquidations(BTC, "1d", data_dir=tmp_path).iloc[0]
+    # 2022-01-02: BTCUSDT_PERP.A_longliq 114.77800000000016, _shortliq 79.26300000000012
+    assert first["long"] == pytest.approx(114.77800000000016 * 47_000.0)
+    assert first["short"] == pytest.approx(79.26300000000012 * 47_000.0)
+    with pytest.raises(ConfigError, match=r"--venue, one of A"):
+        import_series(path, kind="liquidations", symbol=BTC, exchange="bybit", data_dir=tmp_path)
+    with pytest.raises(DataError, match="no SOLUSDT_PERP"):
+        import_series(path, kind="liquidations", symbol="SOL/USDT:USDT", data_dir=tmp_path)
+    with pytest.raises(DataError, match=r"no BTCUSDT_PERP\.A_oi column"):
+        import_series(path, kind="open-interest", symbol=BTC, data_dir=tmp_path)
