@@ -62,7 +62,7 @@ def register(subparsers: Any) -> None:
         metavar="SPAN",
         help=(
             "history before the window the map runs over: auto (default: 20 half-lives of "
-            "the map's decay, 40d), 0 (none) or a span such as 30d"
+            "the map's decay), 0 (none) or a span such as 30d"
         ),
     )
     parser.add_argument(

@@ -72,7 +72,7 @@ def add_run_arguments(parser: argparse.ArgumentParser, *, swept: bool = False) -
         metavar="SPAN",
         help=(
             "history before --since the liquidation map runs over, untraded: auto (default: "
-            "20 half-lives of the map's decay, 40d), 0 (none) or a span such as 30d"
+            "20 half-lives of the map's decay), 0 (none) or a span such as 30d"
         ),
     )
     market.add_argument("--data-dir", help="data store folder (default ./data, then the sample)")

@@ -180,7 +180,7 @@ class RunConfig:
     warmup : str or None
         How long before ``since`` the liquidation map starts (:mod:`backtest.engine.warmup`):
         None (``auto``) for the rule of :func:`backtest.liquidation.warmup.warmup_duration`
-        (20 half-lives of the map's decay, 40 days by default), ``"0"`` for none (the map
+        (20 half-lives of the map's decay: 40 days for a 48 h half-life), ``"0"`` for none (the map
         starts empty at ``since``), or a span such as ``"30d"``.
     """
 

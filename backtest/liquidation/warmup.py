@@ -16,8 +16,8 @@ with ``2**-n <= tolerance``:
 
     ``n = ceil(log2(1 / tolerance))``, warm-up ``= n × half-life``
 
-With the default tolerance 1e-6 that is 20 half-lives: 40 days at the default 48 h half-life
-(960 bars of 1h, 11,520 bars of 5m).  When the cascade line is asked for, the longer of the
+With the default tolerance 1e-6 that is 20 half-lives: 40 days for a 48 h half-life (960
+bars of 1h, 11,520 bars of 5m), about 6 days for a 7.3 h one.  When the cascade line is asked for, the longer of the
 map's half-life and the cascade's EWMA half-life (``CascadeParams.halflife_hours``) counts.  The
 warm-up is capped at :data:`MAX_WARMUP` (365 days): a half-life beyond 18 days would need more.
 
@@ -36,7 +36,7 @@ Examples
 --------
 >>> from backtest.liquidation.heatmap import MapParams
 >>> from backtest.liquidation.warmup import warmup_duration
->>> warmup_duration(MapParams(), "1h")
+>>> warmup_duration(MapParams(half_life_hours=48), "1h")
 Timedelta('40 days 00:00:00')
 >>> warmup_duration(MapParams(half_life_hours=12), "5m")
 Timedelta('10 days 00:00:00')
@@ -173,7 +173,7 @@ def warmup_duration(
     Returns
     -------
     pandas.Timedelta
-        ``ceil(log2(1/tolerance)) × half-life``, capped at ``maximum``; 40 days by default.
+        ``ceil(log2(1/tolerance)) × half-life``, capped at ``maximum``; 40 days for a 48 h half-life.
     """
     duration = memory_half_life(params, timeframe) * warmup_half_lives(tolerance)
     duration = min(duration, pd.Timedelta(maximum))
@@ -195,7 +195,7 @@ def warmup_bars(
     Returns
     -------
     int
-        960 for the defaults on 1h bars, 11,520 on 5m bars.
+        960 on 1h bars and 11,520 on 5m bars for a 48 h half-life.
     """
     bar = _bar(timeframe)
     if bar is None:
