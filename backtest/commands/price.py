@@ -13,6 +13,8 @@ from backtest.errors import ConfigError
 
 #: The position shown when the command is run without position arguments.
 EXAMPLE = {"side": "long", "entry": 85_000.0, "leverage": 10.0, "quantity": 0.5}
+#: Longest --symbol accepted (as the store's :data:`backtest.market.store.MAX_SYMBOL_LENGTH`).
+MAX_SYMBOL_LENGTH = 100
 
 VENUE_NAMES = {
     "binance": "Binance USDⓈ-M",
@@ -91,6 +93,11 @@ def handle(args: argparse.Namespace) -> int:
     entry = EXAMPLE["entry"] if args.entry is None else args.entry
     leverage = EXAMPLE["leverage"] if args.leverage is None else args.leverage
     venue = prices.canonical_venue(args.venue)
+    if len(args.symbol) > MAX_SYMBOL_LENGTH:
+        raise ConfigError(
+            f"--symbol {args.symbol[:40]!r}... is {len(args.symbol):,} characters long; ccxt "
+            f"symbols are short (BTC/USDT:USDT), at most {MAX_SYMBOL_LENGTH} characters here"
+        )
     quantity = _quantity(args, entry)
     table = None
     if venue == "binance" and args.mmr is None:
