@@ -17,9 +17,10 @@ with ``2**-n <= tolerance``:
     ``n = ceil(log2(1 / tolerance))``, warm-up ``= n × half-life``
 
 With the default tolerance 1e-6 that is 20 half-lives: 40 days for a 48 h half-life (960
-bars of 1h, 11,520 bars of 5m), about 6 days for a 7.3 h one.  When the cascade line is asked for, the longer of the
-map's half-life and the cascade's EWMA half-life (``CascadeParams.halflife_hours``) counts.  The
-warm-up is capped at :data:`MAX_WARMUP` (365 days): a half-life beyond 18 days would need more.
+bars of 1h, 11,520 bars of 5m), about 6 days for a 7.3 h one.  When the cascade line is asked
+for, the longer of the map's half-life and the cascade's EWMA half-life
+(``CascadeParams.halflife_hours``) counts.  The warm-up is capped at :data:`MAX_WARMUP` (365
+days): a half-life beyond 18 days would need more.
 
 Open-interest mode.  When open interest is loaded, positions are not removed by a time decay but
 by a proportional haircut whenever open interest falls (and by consumption when price crosses
@@ -173,7 +174,8 @@ def warmup_duration(
     Returns
     -------
     pandas.Timedelta
-        ``ceil(log2(1/tolerance)) × half-life``, capped at ``maximum``; 40 days for a 48 h half-life.
+        ``ceil(log2(1/tolerance)) × half-life``, capped at ``maximum`` (40 days for a 48 h
+        half-life).
     """
     duration = memory_half_life(params, timeframe) * warmup_half_lives(tolerance)
     duration = min(duration, pd.Timedelta(maximum))
