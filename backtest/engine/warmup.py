@@ -11,6 +11,10 @@ its lines from ``since`` on are those of a map started at the warm-up's first ba
 When the data starts later than the warm-up asks, the map runs over what exists: one warning
 line on the ``backtest.warmup`` logger, and the warm-up actually used is recorded in the
 run's ``Results.meta["warmup"]``.
+
+The warm-up is sized from the run's map parameters (``config.map_params``), before any
+strategy exists: a strategy whose ``map_overrides`` lengthens the half-life should be run with
+that half-life in ``--map`` too (or a longer ``--warmup``).
 """
 
 from __future__ import annotations
