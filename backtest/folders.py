@@ -30,6 +30,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from backtest.errors import ConfigError
+from backtest.strict_json import dumps
 
 #: Name of the marker file inside every folder this program writes.
 MARKER_FILE = ".backtest-run"
@@ -148,7 +149,7 @@ def atomic_target(target: Path) -> Iterator[Path]:
 def write_marker(folder: Path, kind: str) -> Path:
     """Mark ``folder`` as written by this program (kind ``run``, ``sweep`` or ``report``)."""
     document = {"program": "backtest", "kind": kind, "format": MARKER_FORMAT}
-    return write_atomic(folder / MARKER_FILE, json.dumps(document) + "\n")
+    return write_atomic(folder / MARKER_FILE, dumps(document) + "\n")
 
 
 def marker_kind(folder: str | os.PathLike[str]) -> str | None:
