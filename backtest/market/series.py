@@ -289,10 +289,20 @@ def stored_timeframes(
     data_dir: str | os.PathLike[str] | None = None,
 ) -> dict[str, Path]:
     """Return ``timeframe -> file`` of a stored series (the user's store wins over the sample)."""
+    found: dict[str, Path] = {}
+    for timeframe, path in _stored_files(kind, symbol, exchange, data_dir):
+        found.setdefault(timeframe, path)
+    return dict(sorted(found.items(), key=lambda item: timeframe_to_ms(item[0])))
+
+
+def _stored_files(
+    kind: str, symbol: str, exchange: str, data_dir: str | os.PathLike[str] | None
+) -> list[tuple[str, Path]]:
+    """Every stored file of a series as ``(timeframe, path)``, in search-root order."""
     kind = _kind(kind)
     stem = store.symbol_file_stem(symbol)
     suffix = store.series_filename(symbol, kind, "1m").split("-1m", 1)[1]
-    found: dict[str, Path] = {}
+    files: list[tuple[str, Path]] = []
     for root in store.search_roots(data_dir):
         folder = root / exchange
         if not folder.is_dir():
@@ -303,8 +313,8 @@ def stored_timeframes(
                 timeframe_to_ms(timeframe)
             except ConfigError:
                 continue
-            found.setdefault(timeframe, path)
-    return dict(sorted(found.items(), key=lambda item: timeframe_to_ms(item[0])))
+            files.append((timeframe, path))
+    return files
 
 
 def _root_rank(path: Path, data_dir: str | os.PathLike[str] | None) -> int:
@@ -460,16 +470,39 @@ def load_liquidations(
     available = stored_timeframes("liquidations", symbol, exchange=exchange, data_dir=data_dir)
     if not available:
         raise _missing("liquidations", symbol, exchange, data_dir, timeframe)
-    dividing = [tf for tf in available if step % timeframe_to_ms(tf) == 0]
-    if not dividing:
+    files = [
+        (tf, path)
+        for tf, path in _stored_files("liquidations", symbol, exchange, data_dir)
+        if step % timeframe_to_ms(tf) == 0
+    ]
+    if not files:
         raise DataError(
             f"the stored liquidations of {symbol} ({exchange}) are {', '.join(available)} bars; "
             f"{timeframe} bars cannot be made from them (a finer series is not invented): load "
             f"{next(iter(available))} and sum the estimate up to it"
         )
-    source_timeframe = dividing[-1]
-    path = available[source_timeframe]
-    stored = _read("liquidations", path, symbol, exchange, source_timeframe)
+    # the requested timeframe first, then coarser-to-finer sources; the user's store before the
+    # bundled sample; the first file holding bars in the range wins
+    files.sort(key=lambda item: (item[0] != timeframe, -timeframe_to_ms(item[0])))
+    chosen: tuple[str, Path, pd.DataFrame] | None = None
+    for source_timeframe, path in files:
+        stored = _read("liquidations", path, symbol, exchange, source_timeframe)
+        held = stored["timestamp_ms"].to_numpy(dtype=np.int64)
+        inside = np.ones(held.size, dtype=bool)
+        if since_ms is not None:
+            inside &= held + timeframe_to_ms(source_timeframe) > since_ms
+        if until_ms is not None:
+            inside &= held < until_ms
+        if inside.any():
+            chosen = (source_timeframe, path, stored)
+            break
+    if chosen is None:
+        chosen = (
+            files[0][0],
+            files[0][1],
+            _read("liquidations", files[0][1], symbol, exchange, files[0][0]),
+        )
+    source_timeframe, path, stored = chosen
     times = stored["timestamp_ms"].to_numpy(dtype=np.int64)
     values = stored[["long", "short"]].to_numpy(dtype=np.float64)
     dropped = 0

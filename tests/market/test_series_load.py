@@ -241,3 +241,18 @@ def test_load_context_puts_every_level_on_the_candles(tmp_path):
         == shares.loc[pd.Timestamp("2025-10-10 20:00", tz="UTC")]["long_share"]
     )
     assert set(context.attrs["sources"]) == {"open_interest", "long_short"}
+
+
+def test_the_file_covering_the_range_is_used(tmp_path):
+    """Hourly Coinalyze truth of mid-2024 in the store, the bundled 4h CoinGlass truth after it."""
+    import_series(
+        GT / "binance_BTCUSDT_1h_coinalyze.csv", kind="liquidations", symbol=BTC,
+        data_dir=tmp_path,
+    )  # fmt: skip
+    hourly = load_liquidations(BTC, "1h", data_dir=tmp_path)
+    early = load_liquidations(BTC, "4h", since="2024-06-20", until="2024-06-21", data_dir=tmp_path)
+    assert early.attrs["source_timeframe"] == "1h" and len(early) == 6
+    day = hourly.loc["2024-06-20 00:00":"2024-06-20 03:00", "long"]
+    assert early["long"].iloc[0] == pytest.approx(day.sum())
+    late = load_liquidations(BTC, "4h", since="2025-10-10", until="2025-10-11", data_dir=tmp_path)
+    assert late.attrs["source_timeframe"] == "4h" and "sample" in late.attrs["path"]
