@@ -30,6 +30,7 @@ def register(subparsers: Any) -> None:
             "  backtest run\n"
             "  backtest run --strategy ClusterFade --leverage 5 -p band=0.03\n"
             "  backtest run --strategy my_strategies.py:MyIdea --since 2025-10-05 --json\n"
+            "  backtest run --symbol BTC/USDT:USDT,ETH/USDT:USDT --strategy ClusterRotation\n"
             "  backtest run --config run.toml --cash 5000"
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -60,7 +61,11 @@ def add_run_arguments(parser: argparse.ArgumentParser, *, swept: bool = False) -
     fixed = "fixed " if swept else ""
     market_title = "market (shared by every run unless swept)" if swept else "market"
     market = parser.add_argument_group(market_title)
-    market.add_argument("--symbol", help="ccxt unified symbol (default BTC/USDT:USDT)")
+    market.add_argument(
+        "--symbol",
+        help="ccxt unified symbol (default BTC/USDT:USDT); several separated by commas make a "
+        "portfolio: one account, one clock",
+    )
     market.add_argument("--exchange", help="ccxt exchange id of the stored data (binanceusdm)")
     market.add_argument("--timeframe", help="candle timeframe, e.g. 5m, 1h (default 5m)")
     market.add_argument(

@@ -3,6 +3,8 @@
 import re
 from pathlib import Path
 
+import pandas as pd
+
 from backtest.cli import main
 from backtest.liquidation.heatmap import LiquidationMap
 from backtest.market.store import load_market
@@ -45,3 +47,43 @@ def test_plugin_example_from_readme_runs_and_trades_as_described(tmp_path, capsy
     previous_bar = dict(zip(frame.index[1:], frame.index[:-1], strict=True))
     for entry in results.trades.entry_time:
         assert liq_long[previous_bar[entry]] >= 5e7
+
+
+def test_portfolio_example_from_readme_trades_both_symbols_on_closed_hours(
+    tmp_path, capsys, monkeypatch
+):
+    from backtest.engine.resample import resample_frame
+
+    code = readme_block("<!-- portfolio-example", "python")
+    filename = code.splitlines()[0].removeprefix("# ").strip()
+    assert filename == "strategies/hourly_pair.py"
+    (tmp_path / "strategies").mkdir()
+    (tmp_path / filename).write_text(code)
+    monkeypatch.chdir(tmp_path)
+
+    commands = readme_block("<!-- portfolio-example", "sh").splitlines()
+    run_line = next(line for line in commands if " run " in line)
+    arguments = run_line.split("#")[0].split()[3:]  # drop "python -m backtest"
+    assert main(arguments) == 0, capsys.readouterr().err
+    results = Results.load(tmp_path / "reports" / "pair")
+    symbols = ["BTC/USDT:USDT", "ETH/USDT:USDT"]
+    assert results.complete and list(results.symbols) == symbols
+    assert set(results.trades["symbol"]) == set(symbols)
+
+    # Every buy follows a bar whose last *closed* hour was up and whose own map showed no long
+    # cluster within 1 % (the order fills on the next bar's open).
+    for symbol in symbols:
+        frame = load_market(symbol, "5m")
+        hours = resample_frame(frame, "1h", "5m")
+        previous_bar = dict(zip(frame.index[1:], frame.index[:-1], strict=True))
+        lines = results.clusters[results.clusters["symbol"] == symbol]
+        buys = results.orders[
+            (results.orders["symbol"] == symbol) & (results.orders["side"] == "buy")
+        ]
+        assert len(buys) >= 1
+        for time in buys["time"]:
+            decided = previous_bar[time]
+            hour = hours[hours.index <= decided].iloc[-1]  # stamped at its last 5m bar
+            assert hour["period_start"] + pd.Timedelta("1h") <= decided + pd.Timedelta("5min")
+            assert hour["close"] > hour["open"]
+            assert lines.loc[decided, "long_cluster_distance_pct"] >= 1.0
