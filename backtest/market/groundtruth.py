@@ -330,7 +330,12 @@ def _layout_coinglass(frame: pd.DataFrame, path: Path, options: ReadOptions) -> 
             f"CoinGlass aggregated liquidation history of {coin}, USD, all of the coin's "
             "contracts on the exchanges of the export (exchange_list; e.g. Binance only)",
             "bar_close",
-            notes=["CoinGlass counts all of the coin's contracts on the listed venues"],
+            notes=["CoinGlass counts all of the coin's contracts on the listed venues"]
+            + (
+                ["the last bar of a saved API response may still have been forming: check it"]
+                if path.suffix.lower() == ".parquet"
+                else []
+            ),
         )
     if options.kind == "open_interest":
         close = _require(frame, path, "coinglass", "open interest", "close")
