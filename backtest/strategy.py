@@ -9,7 +9,10 @@ When ``uses_clusters`` is true (the default) the liquidation map is attached bef
 ``__init__`` runs, as ``self.clusters`` — a backtrader indicator whose lines are the map's per-bar
 outputs (``liq_long``, ``long_cluster_price``, ``long_cluster_distance_pct``, ``cascade_risk`` …),
 computed by the Cython kernel over the whole buffer.  The model's parameters come from the run
-(``RunConfig.map_params``), so every plugin of a run sees the same map.
+(``RunConfig.map_params``), so every plugin of a run sees the same map.  A portfolio run
+(several symbols) attaches one map per symbol: ``self.maps[symbol]`` or
+``self.clusters_for(data)``; ``self.clusters`` is the first symbol's.  ``timeframes = ("1h",)``
+adds read-only slower feeds of the same symbols (:meth:`Strategy.timeframe_data`).
 
 Example
 -------

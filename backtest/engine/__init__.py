@@ -26,6 +26,10 @@ _EXPORTS: dict[str, str] = {
     "PerpCerebro": "backtest.engine.runner",
     "build_cerebro": "backtest.engine.runner",
     "run": "backtest.engine.runner",
+    # portfolios and slower timeframes
+    "run_portfolio": "backtest.engine.portfolio",
+    "align_frames": "backtest.engine.portfolio",
+    "resample_frame": "backtest.engine.resample",
     # indicators: the liquidation map, round levels, ta adapters
     "LiquidationClusters": "backtest.engine.indicators",
     "CLUSTER_LINES": "backtest.engine.indicators",

@@ -17,7 +17,9 @@ that keeps backtrader's order matching and replaces the accounting with a perpet
   using the mark-price candle when the feed has it for that bar.  A liquidated position is
   closed at its liquidation price, or at the open when the bar opened beyond it; the venue's
   clearance fee is charged and the loss (price loss plus fee) is capped at the isolated margin
-  (cross: at the account's remaining equity).  The forced order carries
+  (cross: at the account's remaining equity).  In cross mode a liquidation takes the whole
+  account: every other open position is closed with it, at its bar's close (its open on a
+  gap), with its clearance fee.  The forced order carries
   ``order.info.reason == "liquidation"`` and the details analyzers report.
 * **Funding.**  On bars whose ``funding_rate`` line is not NaN (the store places each
   settlement on the first bar at or after its timestamp, whatever the interval), every open
