@@ -83,7 +83,7 @@ def register(subparsers: Any) -> None:
 def handle(args: argparse.Namespace) -> int:
     """Compute and print; user errors raise ConfigError (one line, exit status 2)."""
     from backtest.liquidation import prices
-    from backtest.liquidation.tiers import list_snapshots, load_tiers
+    from backtest.liquidation.tiers import load_tiers, snapshots_for
 
     example = all(
         getattr(args, name) is None
@@ -166,7 +166,7 @@ def handle(args: argparse.Namespace) -> int:
         rows.append(("", "(not liquidated at any positive price)"))
     rows.extend(_maintenance(solution, table, quantity))
     if table is not None:
-        first = list_snapshots(table.exchange)[0].effective_date
+        first = snapshots_for(table.symbol, table.exchange)[0].effective_date
         note = ""
         if args.at is not None and table.effective_date == first and str(args.at) < str(first):
             note = "  (the date precedes every snapshot: earliest one used)"
