@@ -195,7 +195,7 @@ TIER_ROWS = {
 
 def synthetic_store(root, exchange: str, *, tiers: bool = True) -> str:
     """Write SYNTHETIC 5m SOL candles (seeded random walk) and funding, and a tier snapshot."""
-    symbol = SYMBOLS[exchange]
+    symbol = SYMBOLS.get(exchange, "SOL/USDT:USDT")
     rng = np.random.default_rng(7)
     count = 3 * 288
     start = int(pd.Timestamp("2025-10-08", tz="UTC").timestamp() * 1000)
@@ -270,6 +270,23 @@ def test_binance_run_names_the_bundled_snapshot(tmp_path, capsys):
     assert code == 0, capsys.readouterr().err
     name = Results.load(folder).meta["tiers"]["BTC/USDT:USDT"]
     assert name == "binanceusdm 2025-10-07 (bundled binanceusdm-2025-10-07.json.gz)"
+
+
+def test_binance_sol_run_uses_sols_bundled_tiers(tmp_path, capsys):
+    symbol = synthetic_store(tmp_path / "data", "binanceusdm", tiers=False)
+    data = ["--symbol", symbol, "--data-dir", str(tmp_path / "data")]
+    folder = tmp_path / "report"
+    assert main(["run", *data, "--report", str(folder), "-q"]) == 0, capsys.readouterr().err
+    name = Results.load(folder).meta["tiers"][symbol]
+    assert name == "binanceusdm 2025-10-07 (bundled binanceusdm-2025-10-07.json.gz)"
+    # SOL's own brackets bound the leverage: 100x on 10,000 USDT is a 1,000,000 position,
+    # where SOL's table allows 50x (BTC's would allow 100x)
+    sol = load_tiers(symbol, at="2025-10-08")
+    allowed = sol.max_leverage_for_notional(1_000_000.0)
+    assert allowed < load_tiers(at="2025-10-08").max_leverage_for_notional(1_000_000.0)
+    code = main(["run", *data, "--leverage", "100", "-q"])
+    err = capsys.readouterr().err
+    assert code == 2 and f"exceeds the {allowed:g}x maximum of {symbol} tiers" in err
 
 
 def test_venue_without_tiers_is_one_line_naming_the_download(tmp_path, capsys):
