@@ -39,7 +39,12 @@ def register(subparsers: Any) -> None:
 
     output = parser.add_argument_group("output")
     output.add_argument("--config", help="TOML run file; flags override it")
-    output.add_argument("--report", metavar="DIR", help="write the run here (reports/<run-id>)")
+    output.add_argument(
+        "--report",
+        metavar="DIR",
+        help="write the run here (default reports/<run-id>); DIR must be new, empty or an "
+        "earlier run folder, which is replaced atomically",
+    )
     output.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
     verbosity = output.add_mutually_exclusive_group()
     verbosity.add_argument("-q", "--quiet", action="store_true", help="print only errors")

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from backtest.runs import staged_folder
+from backtest.folders import staged_folder
 from backtest.sweep.driver import TEST, SweepOutcome
 from backtest.sweep.execute import TaskRunner
 from backtest.sweep.worker import RunTask, full_results, one_line
