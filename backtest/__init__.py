@@ -37,6 +37,11 @@ _EXPORTS: dict[str, str] = {
     "simulate_cascade": "backtest.liquidation.cascade",
     "warmup_duration": "backtest.liquidation.warmup",
     "warmup_start": "backtest.liquidation.warmup",
+    "load_profile": "backtest.liquidation.profiles",
+    "write_profile": "backtest.liquidation.profiles",
+    # scoring and calibrating the map against recorded liquidations
+    "validate": "backtest.validation.scoring",
+    "calibrate": "backtest.validation.calibration",
     # market data
     "load_market": "backtest.market.store",
     "Downloader": "backtest.market.download",
