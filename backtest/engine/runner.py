@@ -498,7 +498,7 @@ def _failure_message(
     if isinstance(error, SystemExit):
         cause = f"called sys.exit({error.code!r})"
     else:
-        cause = f"{type(error).__name__}: {error}"
+        cause = f"{type(error).__name__}: {' '.join(str(error).split())}"
         if frames and not own:
             cause += f" (in {Path(frames[-1].filename).name}:{frames[-1].lineno})"
     needed = getattr(strategy, "_minperiod", 0) or 0

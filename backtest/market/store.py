@@ -170,7 +170,7 @@ def empty_series(series: str) -> pd.DataFrame:
 def _metadata(path: Path, schema: pa.Schema) -> dict[str, str]:
     raw = schema.metadata or {}
     return {
-        key.decode()[len(_META_PREFIX) :]: value.decode()
+        key.decode(errors="replace")[len(_META_PREFIX) :]: value.decode(errors="replace")
         for key, value in raw.items()
         if key.decode(errors="replace").startswith(_META_PREFIX)
     }
@@ -219,13 +219,13 @@ def read_series(
         if error.errno in _ACCESS_ERRNOS:
             raise DataError(unreadable_message(path, error)) from None
         raise DataError(
-            f"{path} is not a readable Parquet file (corrupt or truncated: {error}); "
-            "delete it and download again"
+            f"{path} is not a readable Parquet file (corrupt or truncated: "
+            f"{_one_line(error)}); delete it and download again"
         ) from error
     except pa.ArrowException as error:
         raise DataError(
-            f"{path} is not a readable Parquet file (corrupt or truncated: {error}); "
-            "delete it and download again"
+            f"{path} is not a readable Parquet file (corrupt or truncated: "
+            f"{_one_line(error)}); delete it and download again"
         ) from error
     meta = _metadata(path, table.schema)
     if "series" not in meta:
@@ -266,6 +266,12 @@ def read_series(
     frame.attrs.update(meta)
     frame.attrs["path"] = str(path)
     return frame
+
+
+def _one_line(error: BaseException, limit: int = 300) -> str:
+    """A library's error text on one line, cut to ``limit`` characters (Arrow's span lines)."""
+    text = " ".join(str(error).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 #: errno values that mean "not allowed" or "not a file", not "damaged".

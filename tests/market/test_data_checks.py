@@ -301,3 +301,16 @@ def test_a_caller_frame_records_no_files():
 
     results = run(RunConfig(strategy="BuyAndHold", since="2025-10-05"), data=frame)
     assert results.meta["data_files"] == {}
+
+
+def test_a_library_error_spanning_lines_is_reported_on_one(small_store, monkeypatch):
+    import pyarrow as pa
+
+    def broken(source, *args, **kwargs):
+        raise pa.ArrowInvalid("Couldn't deserialize thrift\nDeserializing page header failed.")
+
+    monkeypatch.setattr(store.pq, "read_table", broken)
+    with pytest.raises(DataError) as caught:
+        store.load_market(BTC, "5m", data_dir=small_store)
+    assert "\n" not in str(caught.value)
+    assert "thrift Deserializing page header failed." in str(caught.value)
