@@ -777,11 +777,18 @@ def write_snapshot(
     """
     target = Path(folder) / f"{exchange}-{effective_date.isoformat()}.json.gz"
     merged: dict[str, Any] = {}
+    merged_notes: dict[str, Any] = {}
     if target.is_file():
         merged.update(_read_snapshot(str(target.resolve())))
+        merged_notes.update(_read_notes(target))
     merged.update({symbol: list(rows) for symbol, rows in tables.items()})
+    merged_notes.update(notes or {})
     document = compact_snapshot(
-        merged, exchange=exchange, effective_date=effective_date, source=source, notes=notes
+        merged,
+        exchange=exchange,
+        effective_date=effective_date,
+        source=source,
+        notes=merged_notes,
     )
     target.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
@@ -802,6 +809,16 @@ def write_snapshot(
     _read_snapshot.cache_clear()
     _load_snapshot_symbol.cache_clear()
     return target
+
+
+def _read_notes(path: Path) -> dict[str, Any]:
+    """The ``notes`` of a compact snapshot (empty for other files or when unreadable)."""
+    try:
+        with gzip.open(path, "rt", encoding="utf-8") as handle:
+            notes = json.load(handle).get("notes")
+    except (OSError, EOFError, UnicodeDecodeError, ValueError, AttributeError):
+        return {}
+    return dict(notes) if isinstance(notes, dict) else {}
 
 
 def _some(known: Sequence[str], limit: int = 8) -> str:
