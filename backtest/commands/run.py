@@ -71,7 +71,11 @@ def add_run_arguments(parser: argparse.ArgumentParser, *, swept: bool = False) -
         help="ccxt unified symbol (default BTC/USDT:USDT); several separated by commas make a "
         "portfolio: one account, one clock",
     )
-    market.add_argument("--exchange", help="ccxt exchange id of the stored data (binanceusdm)")
+    market.add_argument(
+        "--exchange",
+        help="ccxt id: binanceusdm (default), bybit, okx or hyperliquid; sets the venue's "
+        "liquidation formula, leverage tiers and funding",
+    )
     market.add_argument("--timeframe", help="candle timeframe, e.g. 5m, 1h (default 5m)")
     market.add_argument(
         "--since", help="first bar, UTC date or time (2025-10-01, 2025-10-01T12:00)"
