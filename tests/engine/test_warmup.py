@@ -274,6 +274,8 @@ def test_run_command_warmup_flag_and_record(tmp_path):
     document = json.loads((tmp_path / "out" / "results.json").read_text())
     assert document["config"]["warmup"] == "30d"
     assert document["meta"]["warmup"]["used"] == "21d"
+    page = (tmp_path / "out" / "report.html").read_text(encoding="utf-8")
+    assert "<th>warmup.used</th><td>21d</td>" in page  # the report shows it
     bad = backtest_cli(*common, "--warmup", "soon", cwd=tmp_path)
     assert bad.returncode == 2
     assert bad.stderr.strip().splitlines() == [
