@@ -104,6 +104,41 @@ class HeatmapOutput:
     picture: Any  # backtest.liquidation.picture.MapPicture
 
 
+def _venue_params(
+    params: Any,
+    overrides: dict[str, Any],
+    frame: Any,
+    symbol: str,
+    exchange: str,
+    timeframe: str,
+    data_dir: Any,
+) -> Any:
+    """The map parameters with the exchange's venue defaults under the user's ``--map``.
+
+    As in runs (:func:`backtest.engine.venues.map_defaults`): the venue's formula and bracket
+    rate, leverages folded at the symbol's maximum, the funding tilt scaled to the series'
+    interval.  Exchanges a run does not support keep the plain parameters.
+    """
+    from backtest.engine.venues import (
+        EXCHANGE_VENUES,
+        funding_interval_hours,
+        load_venue_tiers,
+        map_defaults,
+    )
+    from backtest.liquidation.heatmap import MapParams
+
+    venue = EXCHANGE_VENUES.get(exchange)
+    if venue is None:
+        return params
+    tiers = load_venue_tiers(
+        symbol, exchange, frame.index[0].to_pydatetime(), data_dir=data_dir, timeframe=timeframe
+    )
+    defaults = map_defaults(
+        venue, tiers, overrides, funding_hours=funding_interval_hours(frame, venue)
+    )
+    return MapParams.from_dict({**defaults, **overrides}) if defaults else params
+
+
 def _span(text: str, option: str) -> Any:
     """Parse a span such as ``2d`` or ``90m`` into a Timedelta (0 allowed)."""
     import pandas as pd
@@ -217,6 +252,7 @@ def make_heatmap(
     cascade_params = params.cascade if params.cascade is not None else CascadeParams()
 
     frame = load_market(symbol, timeframe, exchange=exchange, data_dir=data_dir)
+    params = _venue_params(params, overrides, frame, symbol, exchange, timeframe, data_dir)
     first_close = frame.index[0] + bar
     last_close = frame.index[-1] + bar
     stored = f"{format_ms(_ms(frame.index[0]))} .. {format_ms(_ms(last_close))} UTC"

@@ -321,3 +321,18 @@ def test_binance_altcoin_map_folds_leverages_it_cannot_use(symbol):
     defaults = map_defaults("binance", tiers, {})
     allowed = tiers.max_leverage_for_notional(10_000.0)
     assert max(defaults.get("leverages", [100.0])) <= allowed
+
+
+@pytest.mark.parametrize("exchange", ["binanceusdm", "hyperliquid"])
+def test_heatmap_command_uses_the_venue_defaults(tmp_path, capsys, exchange):
+    # SOL allows 100x on Binance and 20x on Hyperliquid; the map's default leverages reach 125x
+    symbol = synthetic_store(tmp_path / "data", exchange, tiers=exchange != "binanceusdm")
+    code = main(
+        [
+            "heatmap",
+            *("--exchange", exchange, "--symbol", symbol, "--window", "1d"),
+            *("--data-dir", str(tmp_path / "data"), "--out", str(tmp_path / "out")),
+        ]
+    )
+    assert code == 0, capsys.readouterr().err
+    assert len(list((tmp_path / "out").glob("*.html"))) == 1
