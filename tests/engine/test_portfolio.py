@@ -224,3 +224,25 @@ def test_a_real_two_symbol_run_keeps_each_symbols_funding_map_and_candles(tmp_pa
     loaded = Results.load(results.save(tmp_path / "run"))
     assert loaded.symbols == (BTC, ETH) and loaded.portfolio
     assert_frame_equal(loaded.positions, results.positions)
+
+
+def test_each_symbol_pays_funding_at_its_own_settlements():
+    # BTC settles +0.1 % on bar 3, ETH −0.2 % on bar 2 (flat prices: mark = open).
+    # BTC pays 0.5 × 10,000 × 0.001 = 5; ETH receives 2 × 1,000 × 0.002 = 4.
+    markets = {
+        BTC: make_frame([10_000] * 6, funding={3: 0.001}),
+        ETH: make_frame([1_000] * 6, funding={2: -0.002}),
+    }
+    config = RunConfig(symbol=[BTC, ETH], cash=1_000.0, leverage=10.0, taker_fee=0.0)
+    results = run(
+        config,
+        data=markets,
+        strategy_class=_OpenBoth,
+        tiers={BTC: one_tier(BTC), ETH: one_tier(ETH)},
+    )
+    funding = results.funding
+    assert list(funding["symbol"]) == [ETH, BTC]
+    assert list(funding["time"]) == [results.market.index[2], results.market.index[3]]
+    assert funding["payment"].tolist() == pytest.approx([-4.0, 5.0])
+    assert results.equity["funding_cum"].iloc[-1] == pytest.approx(1.0)
+    assert results.equity["value"].iloc[-1] == pytest.approx(999.0)
