@@ -30,7 +30,6 @@ import json
 import math
 import os
 import re
-import tempfile
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
@@ -196,16 +195,11 @@ def write_profile(
     text += dumps_toml({"map": profile_values(params)})
     if calibration:
         text += "\n" + dumps_toml({"calibration": dict(calibration)})
+    from backtest.folders import write_atomic
+
     try:
         file.parent.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(prefix=f".{file.name}.", dir=file.parent)
-        try:
-            with os.fdopen(handle, "w", encoding="utf-8") as stream:
-                stream.write(text)
-            os.replace(temporary, file)
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
+        write_atomic(file, text)  # temporary sibling + rename; the umask's permissions
     except OSError as error:
         raise ConfigError(f"cannot write the profile {file}: {error}") from None
     return file

@@ -146,3 +146,16 @@ def test_heatmap_with_a_profile_equals_the_same_map_flags(tmp_path, capsys) -> N
     bad.write_text("[map]\nhalf_life_hours = 'x'\n", encoding="utf-8")
     assert main([*common, "--map-profile", str(bad), "--out", str(tmp_path / "d")]) == 2
     assert "half_life_hours" in capsys.readouterr().err
+
+
+def test_profile_gets_the_usual_file_permissions(tmp_path) -> None:
+    import os
+    import stat
+
+    previous = os.umask(0o022)
+    try:
+        path = write_profile(tmp_path / "shared.toml", MapParams())
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644
+    assert [item.name for item in tmp_path.iterdir()] == ["shared.toml"]  # no temporary left
