@@ -153,7 +153,7 @@ def run_portfolio(
     tiers_by_symbol = _tiers(config, frames, tiers)
     for symbol in symbols:
         runner.check_leverage(config.replace(symbol=symbol), tiers_by_symbol[symbol])
-    cerebro, _ = build_portfolio_cerebro(
+    cerebro, feeds = build_portfolio_cerebro(
         config,
         frames,
         strategy_class,
@@ -197,12 +197,24 @@ def run_portfolio(
         raise
     meta["finished"] = runner._iso(dt.datetime.now(dt.UTC))
     strategy = strategies[0]
-    map_params = runner._map_params(config, strategy)
     heatmaps = {
-        symbol: runner.heatmap_table(frames[symbol], map_params, warmup=warmups[symbol])
-        for symbol in symbols
+        symbol: runner.heatmap_table(
+            frames[symbol], _symbol_map_params(config, strategy, feed), warmup=warmups[symbol]
+        )
+        for symbol, feed in zip(symbols, feeds, strict=True)
     }
     return _collect(config, meta, frames, strategy, heatmaps=heatmaps)
+
+
+def _symbol_map_params(config: RunConfig, strategy: Any, feed: Any) -> dict[str, Any]:
+    """One symbol's map parameters as its indicator got them (for its report heatmap)."""
+    map_params = dict(getattr(feed, "map_defaults", None) or {})
+    map_params.update(config.map_params or {})
+    overrides = getattr(strategy, "map_overrides", None)
+    if callable(overrides):
+        map_params.update(overrides())
+    map_params.pop("cascade", None)
+    return map_params
 
 
 def _tiers(config: RunConfig, frames: Mapping[str, pd.DataFrame], tiers: Any) -> dict[str, Any]:

@@ -220,6 +220,13 @@ def test_a_real_two_symbol_run_keeps_each_symbols_funding_map_and_candles(tmp_pa
     assert results.complete and results.meta["bars_dropped"] == {BTC: 0, ETH: 0}
     assert results.market.groupby("symbol").size().to_dict() == {BTC: 864, ETH: 864}
     assert set(results.heatmap["symbol"]) == {BTC, ETH}
+    heatmap = results.heatmap
+    for symbol in (BTC, ETH):  # each heatmap on its own symbol's price grid
+        market = results.market[results.market["symbol"] == symbol]
+        prices = heatmap[heatmap["symbol"] == symbol]["price"]
+        assert market["low"].min() * 0.85 < prices.min() < market["low"].min()
+        assert market["high"].max() < prices.max() < market["high"].max() * 1.15
+    assert results.meta["tiers"].keys() == {BTC, ETH}
     assert "BTCUSDT_ETHUSDT" in results.meta["run_id"]
     loaded = Results.load(results.save(tmp_path / "run"))
     assert loaded.symbols == (BTC, ETH) and loaded.portfolio
