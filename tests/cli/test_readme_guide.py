@@ -31,7 +31,7 @@ def test_plugin_example_from_readme_runs_and_trades_as_described(tmp_path, capsy
 
     assert main(["strategies"]) == 0
     listing = capsys.readouterr().out
-    assert "FlushBuyer" in listing and "-p min_liquidated=20000000.0" in listing
+    assert "FlushBuyer" in listing and "-p min_liquidated=1000000.0" in listing
 
     commands = readme_block("<!-- plugin-example", "sh").splitlines()
     run_line = next(line for line in commands if " run " in line)
@@ -41,12 +41,12 @@ def test_plugin_example_from_readme_runs_and_trades_as_described(tmp_path, capsy
     assert results.complete and results.config["leverage"] == 5.0
     assert len(results.trades) >= 1
 
-    # every entry follows a bar whose estimated long liquidations reached 5e7 USDT
+    # every entry follows a bar whose estimated long liquidations reached 2.5e6 USDT
     frame = load_market("BTC/USDT:USDT", "5m")
     liq_long = LiquidationMap().run(frame).lines.liq_long
     previous_bar = dict(zip(frame.index[1:], frame.index[:-1], strict=True))
     for entry in results.trades.entry_time:
-        assert liq_long[previous_bar[entry]] >= 5e7
+        assert liq_long[previous_bar[entry]] >= 2.5e6
 
 
 def test_portfolio_example_from_readme_trades_both_symbols_on_closed_hours(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -23,10 +24,12 @@ from backtest.liquidation.heatmap import (
     MapParams,
 )
 from backtest.liquidation.prices import liquidation_factor
+from backtest.liquidation.profiles import read_profile
 from backtest.liquidation.tiers import load_tiers
 from backtest.market.store import load_market
 
 NAN = math.nan
+PROFILES = Path(__file__).resolve().parents[2] / "data" / "profiles"
 
 
 def candles(closes, *, spread=0.001, volume=10.0):
@@ -53,17 +56,23 @@ def density(chosen, *arrays, **optional):
 
 
 # -- parameters ----------------------------------------------------------------------------------
-def test_defaults_are_valid_and_favour_low_leverage():
+def test_defaults_are_the_shipped_calibration_fitted_before_the_test_window():
     params = MapParams()
-    weights = dict(zip(params.leverages, params.leverage_weights, strict=True))
     assert math.fsum(params.leverage_weights) == pytest.approx(1.0)
-    low = sum(weight for leverage, weight in weights.items() if leverage <= 10)
-    high = sum(weight for leverage, weight in weights.items() if 25 <= leverage <= 100)
-    assert low > 0.5  # most open interest at <= 10x
-    assert 0.0 < high < 0.25  # 25x-100x a minority
+    assert max(params.leverages) == 125.0  # Binance's maximum for BTC and ETH
     assert params.bucket_width == 0.001
     assert 0.05 <= params.band <= 0.10
     assert params.cascade is None
+    profile = read_profile(PROFILES / "binance-btc-eth-5m.toml")
+    assert profile.params == params
+    since, until = profile.fitted_window
+    assert pd.Timestamp(until) <= pd.Timestamp("2025-07-01", tz="UTC")  # the test window
+    assert pd.Timestamp(since) >= pd.Timestamp("2025-01-01", tz="UTC")
+    assert profile.calibration["symbols"] == ["BTC/USDT:USDT", "ETH/USDT:USDT"]
+    # the rounded defaults stay within 2 % of the fitted participation
+    assert params.participation == pytest.approx(
+        profile.calibration["fitted_participation"], rel=0.02
+    )
 
 
 def test_params_are_frozen_and_lists_become_tuples():
@@ -77,12 +86,12 @@ def test_params_are_frozen_and_lists_become_tuples():
 @pytest.mark.parametrize(
     ("changes", "message"),
     [
-        ({"leverage_weights": (0.1,) * 8}, "sum to 0.8"),
+        ({"leverages": (2.0,) * 8, "leverage_weights": (0.1,) * 8}, "sum to 0.8"),
         ({"leverages": (1.0, 10.0), "leverage_weights": (0.5, 0.5)}, "above 1"),
         ({"leverages": (0.5,), "leverage_weights": (1.0,)}, "above 1"),
         ({"leverages": (2.0, 10.0), "leverage_weights": (1.0,)}, "one weight per leverage"),
         ({"leverages": (), "leverage_weights": ()}, "empty"),
-        ({"leverage_weights": (1.1, -0.1, 0, 0, 0, 0, 0, 0)}, "negative"),
+        ({"leverages": (2.0, 3.0, 5.0), "leverage_weights": (1.1, -0.1, 0)}, "negative"),
         ({"bucket_width": 0.0}, "must be positive"),
         ({"bucket_width": -0.001}, "must be positive"),
         ({"band": 0.0}, "band"),
@@ -150,7 +159,7 @@ def test_bad_out_arrays_are_rejected():
 
 # -- the model's accounting ----------------------------------------------------------------------
 def test_crash_bar_liquidates_exactly_the_longs_above_its_low():
-    chosen = reference_map()
+    chosen = reference_map(touch_fraction=1.0)  # every crossed level whole
     calm = candles(100.0 + np.sin(np.arange(60) / 5.0))
     (log_min, long_before, short_before), _ = density(chosen, *calm)
     step = chosen.params.log_step
@@ -258,7 +267,10 @@ def test_created_notional_and_decay_add_up():
 
 @pytest.mark.parametrize(("funding", "share"), [(0.0001, 0.5), (0.0003, 0.55), (0.01, 0.65)])
 def test_long_share_leans_with_funding(funding, share):
-    chosen = reference_map(round_level_weight=0.0)
+    chosen = reference_map(
+        round_level_weight=0.0, long_share_base=0.5, long_share_funding_tilt=250.0,
+        long_share_min=0.35, long_share_max=0.65,
+    )  # fmt: skip
     bar = [np.array([x]) for x in (100.0, 100.1, 99.9, 100.0, 5.0)]
     (_, long_notional, short_notional), _ = density(chosen, *bar, funding_rate=np.array([funding]))
     assert long_notional.sum() / short_notional.sum() == pytest.approx(share / (1 - share))

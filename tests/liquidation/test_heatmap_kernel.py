@@ -160,8 +160,9 @@ def test_kernel_matches_reference_on_the_real_crash(crash_slice, simd):
     arrays, optional = crash_slice
     kernel_result, reference_result = run_both(MapParams(), arrays, optional, simd=simd)
     assert_same(kernel_result, reference_result)
-    # something actually happened in this slice
-    assert kernel_result[0]["liq_long"].max() > 1e8
+    # something actually happened in this slice: the crash bar dwarfs the typical one
+    liq_long = kernel_result[0]["liq_long"]
+    assert liq_long.max() > 1_000 * np.median(liq_long[liq_long > 0])
 
 
 @pytest.mark.parametrize("touch", [(0.4, 0.003), (0.8, 0.01), (1.0, 0.003)])

@@ -58,10 +58,12 @@ def test_default_rule_is_twenty_half_lives():
     assert warmup_half_lives(1e-6) == 20  # 2**-20 = 9.5e-7 <= 1e-6 < 2**-19
     assert warmup_half_lives(2**-20) == 20
     assert warmup_half_lives(1e-3) == 10
-    assert warmup_duration() == pd.Timedelta(days=40)
+    # the default half-life is 7.3 h: 20 x 7.3 h = 146 h
+    assert MapParams().half_life_hours == 7.3
+    assert warmup_duration() == pd.Timedelta(hours=146)
     assert warmup_duration(MapParams(half_life_hours=12), "5m") == pd.Timedelta(days=10)
-    assert warmup_bars(MapParams(), "1h") == 960
-    assert warmup_bars(MapParams(), "5m") == 11_520
+    assert warmup_bars(MapParams(), "1h") == 146
+    assert warmup_bars(MapParams(), "5m") == 1_752
 
 
 def test_half_life_in_bars_needs_and_uses_the_timeframe():
@@ -87,7 +89,7 @@ def test_cap_and_rounding_to_bars():
 
 def test_warmup_start_and_overrides():
     since = pd.Timestamp("2025-10-01", tz="UTC")
-    assert warmup_start("2025-10-01", None, "5m") == since - pd.Timedelta(days=40)
+    assert warmup_start("2025-10-01", None, "5m") == since - pd.Timedelta(hours=146)
     assert warmup_start("2025-10-01", None, "5m", warmup="30d") == since - pd.Timedelta(days=30)
     assert warmup_start("2025-10-01", None, "5m", warmup="0") == since
     assert warmup_start(None, None, "5m") is None
