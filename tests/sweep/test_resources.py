@@ -24,7 +24,9 @@ import pytest
 from backtest.cli import build_parser, main
 from backtest.commands.sweep import build_spec
 from backtest.errors import ConfigError
+from backtest.sweep import driver as driver_module
 from backtest.sweep import execute
+from backtest.sweep import grid as grid_module
 from backtest.sweep.execute import capped_workers, default_workers
 from backtest.sweep.limits import MAX_GRID_RUNS
 from backtest.sweep.store import SweepStore
@@ -48,8 +50,8 @@ def test_a_grid_over_the_limit_is_refused_before_it_is_built(monkeypatch):
     def no_expansion(*args, **kwargs):
         raise AssertionError("the grid was expanded")
 
-    monkeypatch.setattr("backtest.sweep.grid.expand", no_expansion)
-    monkeypatch.setattr("backtest.sweep.driver.expand", no_expansion)
+    monkeypatch.setattr(grid_module, "expand", no_expansion)
+    monkeypatch.setattr(driver_module, "expand", no_expansion)
     huge = ["-g", f"cash={values(1000, 100)}", "-g", f"leverage={values(100)}"]
     huge += ["-g", f"band={values(100, 0.01)}"]  # 10,000,000 combinations
     with pytest.raises(ConfigError) as caught:
