@@ -261,10 +261,10 @@ def _figure_html(figure: Any, div_id: str) -> str:
 
 
 def _price_charts(results: Any, currency: str) -> tuple[str, list[str], str]:
-    """The price chart(s), their notes and (portfolio runs) the per-symbol metrics table.
+    """The price chart(s), their notes and extra HTML for the metrics section.
 
     A portfolio run gets one chart per symbol, each titled with its symbol (the account's
-    equity under each), in the run's symbol order.
+    equity under each), in the run's symbol order, and the per-symbol metrics table under them.
     """
     if not getattr(results, "portfolio", False):
         figure, notes = main_figure(results, currency)
@@ -278,7 +278,9 @@ def _price_charts(results: Any, currency: str) -> tuple[str, list[str], str]:
         div_id = "chart-main" if number == 0 else f"chart-main-{number}"
         parts.append(f'<h3 class="symbol">{_escape(symbol)}</h3>{_figure_html(figure, div_id)}')
         notes += [f"{symbol}: {note}" for note in symbol_notes]
-    return "".join(parts), notes, symbol_table_html(symbol_metrics(results), currency)
+    # The per-symbol table goes under the charts, at full width (too wide for the metrics).
+    parts.append(symbol_table_html(symbol_metrics(results), currency))
+    return "".join(parts), notes, ""
 
 
 def render_html(results: Any, metrics: Mapping[str, Any]) -> str:

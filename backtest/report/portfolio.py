@@ -117,13 +117,29 @@ def _total(frame: pd.DataFrame, column: str) -> float:
     return float(frame[column].astype(np.float64).sum())
 
 
+#: Short column titles of the report's per-symbol table (the CSV keeps the full names).
+_SHORT_TITLES: dict[str, str] = {
+    "Win Rate [%]": "Win [%]",
+    "Closed-Trade PnL": "Trade PnL",
+    "Funding PnL": "Funding",
+    "Liquidations": "Liq.",
+    "Liquidation Loss": "Liq. loss",
+    "Near Misses": "Near misses",
+    "Exposure Time [%]": "Exposure [%]",
+    "Max. Leverage [x]": "Max. lev. [x]",
+    "Closest Liquidation Distance [%]": "Closest liq. [%]",
+    "Buy & Hold Return [%]": "Buy & hold [%]",
+}
+
+
 def symbol_table_html(table: pd.DataFrame, currency: str) -> str:
     """The per-symbol metrics as an HTML table (amounts in ``currency``)."""
     from html import escape
 
     if table.empty:
         return ""
-    header = "<th>Symbol</th>" + "".join(f"<th>{escape(name)}</th>" for name in table.columns[1:])
+    titles = [_SHORT_TITLES.get(name, name) for name in table.columns[1:]]
+    header = "<th>Symbol</th>" + "".join(f"<th>{escape(title)}</th>" for title in titles)
     body = []
     for row in table.itertuples(index=False):
         cells = [f"<td>{escape(str(row[0]))}</td>"]
@@ -137,8 +153,8 @@ def symbol_table_html(table: pd.DataFrame, currency: str) -> str:
             cells.append(f"<td>{escape(text)}</td>")
         body.append(f"<tr>{''.join(cells)}</tr>")
     return (
-        f'<h3>Per symbol</h3><p class="notes">Amounts in {escape(currency)}; the account '
-        "metrics above cover all symbols.</p>"
+        f'<h3>Per symbol</h3><p class="notes">Amounts in {escape(currency)}; trade PnL is '
+        "the closed trades' net PnL; the metrics below are the whole account's.</p>"
         f'<div class="scroll"><table class="trades" id="symbols"><thead><tr>{header}</tr>'
         f"</thead><tbody>{''.join(body)}</tbody></table></div>"
     )
