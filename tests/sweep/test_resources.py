@@ -204,3 +204,28 @@ def test_ctrl_c_during_the_runs_leaves_no_worker_behind(tmp_path, store_dir):
     assert 1 <= done < 12
     assert not [path for path in out.iterdir() if ".backtest-tmp-" in path.name]
     json.loads((out / "sweep.json").read_text())
+
+
+def test_opening_a_sweep_folder_removes_what_killed_sweeps_left(tmp_path):
+    process = subprocess.Popen([sys.executable, "-c", "pass"])
+    process.wait()
+    dead = process.pid
+    folder = tmp_path / "sweep"
+    with SweepStore(folder):
+        pass
+    stale = [
+        folder / f".results.csv.backtest-tmp-{dead}-0a1b2c3d.tmp",
+        folder / f".sweep.html.backtest-tmp-{dead}-ffffffff.tmp",
+    ]
+    (folder / "reports").mkdir()
+    stale.append(folder / "reports" / f".01-abc.backtest-tmp-{dead}-12345678")
+    stale[-1].mkdir()
+    for path in stale[:2]:
+        path.write_text("half")
+    kept = [folder / "results.csv.tmp", folder / "notes.txt", folder / ".my.backtest-tmp-x"]
+    for path in kept:
+        path.write_text("user's")
+    with SweepStore(folder):
+        pass
+    assert not any(path.exists() for path in stale)
+    assert all(path.read_text() == "user's" for path in kept)
