@@ -81,3 +81,60 @@ def test_one_symbols_view_is_a_single_market_run():
     assert (view.equity["position_size"].to_numpy() == eth["position_size"].to_numpy()).all()
     with pytest.raises(Exception, match="not 'SOL/USDT:USDT'"):
         results.for_symbol("SOL/USDT:USDT")
+
+
+def test_the_portfolio_report_draws_every_chart_offline_in_chromium(tmp_path):
+    import time
+
+    from tests.report.test_browser import PAGE_STATE, TIMEOUT, DevTools, find_browser
+
+    browser = find_browser()
+    if browser is None:
+        pytest.skip("Chromium not found: install it (`apt-get install -y chromium`)")
+    results = portfolio_results()
+    page = write_report(results, tmp_path / "run")
+    tools = DevTools(browser, tmp_path / "profile")
+    try:
+        target = tools.send("Target.createTarget", {"url": "about:blank"})["targetId"]
+        session = tools.send("Target.attachToTarget", {"targetId": target, "flatten": True})[
+            "sessionId"
+        ]
+        for domain in ("Page", "Runtime", "Log", "Network"):
+            tools.send(f"{domain}.enable", session=session)
+        tools.send(
+            "Network.emulateNetworkConditions",
+            {"offline": True, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1},
+            session,
+        )
+        tools.send("Page.navigate", {"url": page.resolve().as_uri()}, session)
+        tools.wait_for("Page.loadEventFired")
+        deadline = time.monotonic() + TIMEOUT
+        state = tools.evaluate(session, PAGE_STATE)
+        while time.monotonic() < deadline and not (
+            len(state["charts"]) == 3 and all(chart["svgs"] >= 2 for chart in state["charts"])
+        ):
+            time.sleep(0.2)
+            state = tools.evaluate(session, PAGE_STATE)
+        symbol_rows = tools.evaluate(
+            session, "document.querySelectorAll('#symbols tbody tr').length"
+        )
+    finally:
+        tools.close()
+    errors = [
+        event
+        for event in tools.events
+        if event.get("method") == "Runtime.exceptionThrown"
+        or (
+            event.get("method") == "Runtime.consoleAPICalled"
+            and event["params"].get("type") in ("error", "assert")
+        )
+    ]
+    assert errors == []
+    charts = {chart["id"]: chart for chart in state["charts"]}
+    assert set(charts) == {"chart-main", "chart-main-1", "chart-trades"}
+    for name in ("chart-main", "chart-main-1"):  # one price chart per symbol, each drawn
+        assert charts[name]["svgs"] >= 2 and charts[name]["heatmaps"] >= 1
+        assert charts[name]["candles"] > 100
+    assert state["tradeRows"] == len(results.trades)
+    assert symbol_rows == len(SYMBOLS)
+    assert state["externals"] == []
