@@ -27,6 +27,7 @@ _EXPORTS: dict[str, str] = {
     "liquidation_factor": "backtest.liquidation.prices",
     "load_tiers": "backtest.liquidation.tiers",
     "LeverageTiers": "backtest.liquidation.tiers",
+    "write_snapshot": "backtest.liquidation.tiers",
     # liquidation map, cascades, round levels
     "LiquidationMap": "backtest.liquidation.heatmap",
     "MapParams": "backtest.liquidation.heatmap",
