@@ -36,8 +36,11 @@ class RunOutcome:
         return self.folder / "report.html"
 
     def summary(self) -> dict[str, Any]:
-        """Machine-readable summary (what ``--json`` prints)."""
-        return {
+        """Machine-readable summary (what ``--json`` prints).
+
+        A portfolio run adds ``symbols``: each symbol's row of the report's per-symbol table.
+        """
+        summary = {
             "run_id": self.results.meta.get("run_id"),
             "strategy": self.results.meta.get("strategy"),
             "symbol": self.results.meta.get("symbol"),
@@ -45,12 +48,27 @@ class RunOutcome:
             "report": str(self.report_path),
             "metrics": self.metrics,
         }
+        if getattr(self.results, "portfolio", False):
+            from backtest.report.portfolio import symbol_metrics
+
+            table = symbol_metrics(self.results).set_index("symbol")
+            summary["symbols"] = {
+                str(symbol): {name: _plain_number(value) for name, value in row.items()}
+                for symbol, row in table.iterrows()
+            }
+        return summary
 
     def console_text(self) -> str:
         """The console summary table followed by the report's path."""
         from backtest.report import format_summary
 
         return f"{format_summary(self.metrics)}\nreport: {self.report_path}"
+
+
+def _plain_number(value: Any) -> Any:
+    """A NumPy scalar as a Python int or float (JSON output)."""
+    item = getattr(value, "item", None)
+    return item() if callable(item) else value
 
 
 def prepare(settings: Mapping[str, Any]) -> tuple[Any, type[Strategy]]:

@@ -37,6 +37,9 @@ def test_symbol_list_flag_runs_a_portfolio_and_writes_its_report(tmp_path, capsy
     summary = json.loads(out)
     assert summary["symbol"] == ", ".join(SYMBOLS)
     assert "BTCUSDT_ETHUSDT" in summary["run_id"]
+    rows = summary["symbols"]
+    assert list(rows) == SYMBOLS
+    assert sum(row["Trades"] for row in rows.values()) == summary["metrics"]["# Trades"]
     results = Results.load(folder)
     assert results.config["symbol"] == SYMBOLS and results.portfolio
     assert list(pd.read_csv(folder / "symbols.csv")["symbol"]) == SYMBOLS
