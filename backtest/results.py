@@ -54,7 +54,10 @@ class Results:
         The run's configuration as JSON-compatible data (``RunConfig.to_dict()``).
     meta : dict
         ``run_id``, ``strategy``, ``symbol``, ``status`` (``"complete"`` or ``"failed"``),
-        ``error`` (when failed), ``started``/``finished`` (ISO UTC), ``version``.
+        ``error`` (when failed), ``started``/``finished`` (ISO UTC), ``version``.  A portfolio
+        run adds ``symbols`` (the list), ``bars_dropped`` (per symbol: its bars missing from
+        another symbol's candles, left out of the common clock) and per-symbol ``warmup``,
+        ``data_files`` and ``tiers``.
     equity : DataFrame
         Per bar, indexed by UTC time: ``value`` (account equity, quote currency), ``cash``,
         ``position_size`` (signed, base units), ``position_notional`` (signed, quote),
