@@ -253,3 +253,22 @@ def test_each_symbol_pays_funding_at_its_own_settlements():
     assert funding["payment"].tolist() == pytest.approx([-4.0, 5.0])
     assert results.equity["funding_cum"].iloc[-1] == pytest.approx(1.0)
     assert results.equity["value"].iloc[-1] == pytest.approx(999.0)
+
+
+def test_a_bar_missing_from_one_market_is_skipped_by_all_and_its_funding_paid_next():
+    # ETH has no bar 2; BTC settles +0.1 % on bar 2, so it is paid on bar 3 (BTC's open there,
+    # 10,100): 0.5 × 10,100 × 0.001 = 5.05.
+    btc = make_frame([10_000, 10_000, 10_100, 10_100, 10_100], funding={2: 0.001})
+    eth = make_frame([1_000] * 5)
+    eth = eth.drop(index=eth.index[2])
+    config = RunConfig(symbol=[BTC, ETH], cash=1_000.0, leverage=10.0, taker_fee=0.0)
+    results = run(
+        config,
+        data={BTC: btc, ETH: eth},
+        strategy_class=_OpenBoth,
+        tiers={BTC: one_tier(BTC), ETH: one_tier(ETH)},
+    )
+    assert results.meta["bars_dropped"] == {BTC: 1, ETH: 0}
+    assert len(results.equity) == 4 and btc.index[2] not in results.equity.index
+    assert list(results.funding["time"]) == [btc.index[3]]
+    assert results.funding["payment"].iloc[0] == pytest.approx(5.05)
