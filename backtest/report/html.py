@@ -272,7 +272,10 @@ def _price_charts(results: Any, currency: str) -> tuple[str, list[str], str]:
     from backtest.report.portfolio import symbol_metrics, symbol_table_html
 
     parts: list[str] = []
-    notes: list[str] = []
+    notes = [
+        "One chart per symbol: its price, trades, liquidation map, own liquidation price, "
+        "buy and hold and leverage, over the whole account's equity, drawdown and PnL."
+    ]
     for number, symbol in enumerate(results.symbols):
         figure, symbol_notes = main_figure(results.for_symbol(symbol), currency)
         div_id = "chart-main" if number == 0 else f"chart-main-{number}"
