@@ -5,7 +5,11 @@ Method
 1. **Training data only.**  The truth is cut to the bars that end by ``train_until`` before
    anything else happens, and the map runs over candles up to ``train_until`` only (from a
    warm-up before ``train_since``).  The test window's truth is read once, after the fit, to
-   score the result.
+   score the result.  The warm-up is the shared rule for the *starting* parameters (every
+   trial scores the same bars); a trial with a longer half-life than the start keeps a little
+   of its empty start on the first scored bars (``2**-(warm-up / half-life)``: 6 % for a 240 h
+   half-life after the default 40 days), so pass a longer ``warmup`` when searching long
+   half-lives.
 2. **Objective** (maximised): the weighted mean of scorecard figures on the training bars,
    by default the mean of the Spearman rank correlations of long, short and total and the
    long-share correlation on the busiest quarter (:data:`DEFAULT_OBJECTIVE`).  Every figure is

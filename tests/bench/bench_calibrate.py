@@ -21,6 +21,7 @@ are timed apart): only the search loop counts.
 from __future__ import annotations
 
 import argparse
+import logging
 import time
 from pathlib import Path
 
@@ -84,6 +85,8 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=120, help="trials per measurement")
     options = parser.parse_args()
 
+    # the local cluster's shutdown chatter is not part of the measurement
+    logging.getLogger("distributed").setLevel(logging.CRITICAL)
     candles = year_of_5m_bars(options.bars)
     truth = synthetic_truth(candles)
     print(f"bars: {len(candles):,} (5m, July 2025 BTC resampled and repeated), truth 4h")
