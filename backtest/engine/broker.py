@@ -394,9 +394,13 @@ class PerpetualBroker(bt.brokers.BackBroker):
         """Cross margin: after one position's liquidation, close every other one too.
 
         A cross position's liquidation price is where the whole account's margin balance falls
-        to its maintenance margin (Binance: "in cross margin mode, all positions in cross margin
-        are liquidated together"); the other positions are closed at their traded price of the
-        bar the formula used for them: the open on a gap, else the close.
+        to the maintenance margin of all its positions (the Binance cross formula of
+        :func:`backtest.liquidation.prices.binance_formula`, with the other positions'
+        maintenance margin and unrealised PnL).  There the account, not one position, is
+        insolvent, and the cross margin balance backs every position; as elsewhere in this
+        broker there is no partial liquidation, so every position is closed at once: the other
+        positions at their traded price of the bar the formula used for them (the open on a
+        gap, else the close).
         """
         if not self._cross:
             return
