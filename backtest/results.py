@@ -36,11 +36,12 @@ _TABLES: tuple[str, ...] = (
     "clusters",
     "heatmap",
     "positions",
+    "rejected",
 )
 #: Tables every saved run has (``heatmap`` and ``positions`` are missing from folders saved
 #: before they existed).
 REQUIRED_TABLES: tuple[str, ...] = tuple(
-    name for name in _TABLES if name not in ("heatmap", "positions")
+    name for name in _TABLES if name not in ("heatmap", "positions", "rejected")
 )
 
 
@@ -96,6 +97,10 @@ class Results:
         Portfolio runs only (empty otherwise): each symbol's position per bar, indexed by UTC
         time, with ``symbol``, ``position_size``, ``position_notional`` and
         ``liquidation_price``.
+    rejected : DataFrame
+        One row per order the broker refused: ``time`` (the bar of the refusal), ``side``,
+        ``size``, ``price`` and ``reason`` (e.g. the margin it needed and what was available,
+        or the leverage tier it broke).  Empty for folders saved before it existed.
 
     Notes
     -----
@@ -119,6 +124,7 @@ class Results:
     clusters: pd.DataFrame = field(default_factory=pd.DataFrame)
     heatmap: pd.DataFrame = field(default_factory=pd.DataFrame)
     positions: pd.DataFrame = field(default_factory=pd.DataFrame)
+    rejected: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     @property
     def complete(self) -> bool:

@@ -11,6 +11,7 @@ program wrote (marked ``.backtest-run``) or an empty one is ever replaced.
 from __future__ import annotations
 
 import dataclasses
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -63,6 +64,31 @@ class RunOutcome:
         from backtest.report import format_summary
 
         return f"{format_summary(self.metrics)}\nreport: {self.report_path}"
+
+
+def warn_rejected(results: Results) -> str | None:
+    """Log one warning naming how many orders the broker refused and the first one's reason.
+
+    Returns the message (None when no order was refused).
+    """
+    rejected = getattr(results, "rejected", None)
+    if rejected is None or rejected.empty:
+        return None
+    first = rejected.iloc[0]
+    where = f" {first['symbol']}" if "symbol" in rejected.columns else ""
+    message = (
+        f"warning: the broker refused {len(rejected):,} order(s); the first, a {first['side']}"
+        f"{where} of {float(first['size']):,.6g} at {pd_time(first['time'])}: {first['reason']} "
+        "(all are listed in the report and rejected.parquet)"
+    )
+    logging.getLogger("backtest.run").warning(message)
+    return message
+
+
+def pd_time(value: Any) -> str:
+    """A timestamp as ``YYYY-MM-DD HH:MM UTC`` (the text itself otherwise)."""
+    strftime = getattr(value, "strftime", None)
+    return strftime("%Y-%m-%d %H:%M UTC") if callable(strftime) else str(value)
 
 
 def _plain_number(value: Any) -> Any:
@@ -210,6 +236,7 @@ def execute_run(
         check_writable_target(report_folder, ("run",), "--report")
     config, strategy_class = prepare(settings)
     results = run(config, strategy_class=strategy_class, progress=progress)
+    warn_rejected(results)
     metrics = compute_metrics(results)
     folder = report_folder if report_folder is not None else reports_root / results.meta["run_id"]
     try:

@@ -11,7 +11,8 @@ documented on :class:`backtest.results.Results`; times are UTC.
 * ``liquidations`` (:class:`LiquidationsAnalyzer`): forced closes of the strategy's positions;
 * ``funding`` (:class:`FundingAnalyzer`): one row per settlement crossed with a position;
 * ``near_misses`` (:class:`NearMissAnalyzer`): bars whose worst price came within
-  ``near_miss_pct`` % of the liquidation price.
+  ``near_miss_pct`` % of the liquidation price;
+* ``rejected`` (:class:`RejectedRecorder`): orders the broker refused, with the reason.
 
 Each analyzer can be added on its own; the runner adds :class:`ResultsAnalyzer`, which drives
 all recorders at the per-bar cost of one analyzer.
@@ -55,6 +56,7 @@ TRADE_COLUMNS: tuple[str, ...] = (
     "bars",
 )
 ORDER_COLUMNS: tuple[str, ...] = ("time", "side", "size", "price", "fee", "reason")
+REJECTED_COLUMNS: tuple[str, ...] = ("time", "side", "size", "price", "reason")
 LIQUIDATION_COLUMNS: tuple[str, ...] = (
     "time",
     "side",
@@ -211,6 +213,44 @@ class OrdersRecorder(_Recorder):
     def frame(self) -> pd.DataFrame:
         """The ``orders`` table."""
         return _with_symbols(self, _frame(self._rows, ORDER_COLUMNS, ("time",)), self._symbols)
+
+
+class RejectedRecorder(_Recorder):
+    """Every order the broker refused (margin, tier limit, rejection) for the ``rejected`` table.
+
+    ``time`` is the bar the refusal happened on, ``price`` the order's price (a market order's:
+    the close it was sent at), ``reason`` the broker's explanation.
+    """
+
+    def __init__(self, broker: Any, feed: Any) -> None:
+        super().__init__(broker, feed)
+        self._rows: list[tuple[Any, ...]] = []
+        self._symbols: list[str] = []
+
+    def notify_order(self, order: Any) -> None:
+        """Append the order when it was refused."""
+        if order.status not in (order.Margin, order.Rejected):
+            return
+        data = order.data
+        price = order.created.price
+        if price is None or price != price:
+            price = float(data.close[0])
+        reason = order.info.get("reject_reason") or (
+            "insufficient margin" if order.status == order.Margin else "rejected by the broker"
+        )
+        size = order.created.size
+        self._rows.append(
+            (data.datetime[0], "buy" if size > 0 else "sell", abs(size), float(price), reason)
+        )
+        self._symbols.append(data._name)
+
+    def frame(self) -> pd.DataFrame:
+        """The ``rejected`` table."""
+        frame = _frame(self._rows, REJECTED_COLUMNS, ("time",))
+        for name in ("size", "price"):
+            frame[name] = frame[name].astype(np.float64)
+        frame["reason"] = frame["reason"].astype(object)
+        return _with_symbols(self, frame, self._symbols)
 
 
 class _OpenTrade:
@@ -580,6 +620,7 @@ RECORDERS: dict[str, type[_Recorder]] = {
     "liquidations": LiquidationsRecorder,
     "funding": FundingRecorder,
     "near_misses": NearMissRecorder,
+    "rejected": RejectedRecorder,
 }
 
 

@@ -51,6 +51,15 @@ _DUST = 1e-9
 _NAN = math.nan
 
 
+def _margin_refusal(notional: float, leverage: float, required: float, available: float) -> str:
+    """Why an order was refused for margin, with the numbers and what to change."""
+    return (
+        f"insufficient margin: {notional:,.2f} notional at {leverage:g}x needs "
+        f"{required:,.2f} (margin + fee), {max(available, 0.0):,.2f} available; "
+        "trade a smaller size or raise --leverage/--cash"
+    )
+
+
 def _resolve_liquidation_price_function() -> Callable[..., float]:
     from backtest.liquidation.prices import liquidation_price
 
@@ -649,8 +658,15 @@ class PerpetualBroker(bt.brokers.BackBroker):
             if refusal:
                 order.addinfo(reject_reason=refusal)
                 return -1.0
+            available = cash
             cash -= comminfo.getoperationcost(opened, price) / leverage
             cash -= comminfo.trading_fee(opened, price, maker=maker)
+            if cash < 0.0:
+                order.addinfo(
+                    reject_reason=_margin_refusal(
+                        abs(opened) * comminfo.p.mult * price, leverage, available - cash, available
+                    )
+                )
         return cash
 
     def _fill(
@@ -703,10 +719,14 @@ class PerpetualBroker(bt.brokers.BackBroker):
                     state.margin
                 )
             openedcomm = comminfo.trading_fee(opened, price, maker=maker)
+            available = cash
             cash -= posted + remargin + openedcomm
             if refusal or cash < 0.0:
-                if refusal:
-                    order.addinfo(reject_reason=refusal)
+                if not refusal:
+                    refusal = _margin_refusal(
+                        abs(openedvalue), leverage, posted + remargin + openedcomm, available
+                    )
+                order.addinfo(reject_reason=refusal)
                 opened = 0
                 openedvalue = openedcomm = posted = remargin = 0.0
             else:

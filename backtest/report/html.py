@@ -249,6 +249,26 @@ def trades_table(trades: pd.DataFrame, currency: str) -> str:
     )
 
 
+def rejected_table(rejected: pd.DataFrame | None) -> str:
+    """The orders the broker refused, with their reasons (empty text when there were none)."""
+    if rejected is None or rejected.empty:
+        return ""
+    columns = [name for name in ("symbol", "time", "side", "size", "price", "reason")]
+    columns = [name for name in columns if name in rejected.columns]
+    header = "".join(f"<th>{_escape(name)}</th>" for name in columns)
+    body = []
+    for row in rejected.head(MAX_TRADE_ROWS).itertuples(index=False):
+        values = row._asdict()
+        cells = "".join(f"<td>{_escape(_cell(name, values[name]))}</td>" for name in columns)
+        body.append(f"<tr>{cells}</tr>")
+    return (
+        f'<h3 id="rejected-orders">Rejected orders ({len(rejected):,})</h3>'
+        '<p class="notes">Orders the broker refused (not filled, not in the trade list).</p>'
+        f'<div class="scroll"><table class="trades" id="rejected"><thead><tr>{header}</tr>'
+        f"</thead><tbody>{''.join(body)}</tbody></table></div>"
+    )
+
+
 def _figure_html(figure: Any, div_id: str) -> str:
     return pio.to_html(
         figure,
@@ -329,7 +349,8 @@ def render_html(results: Any, metrics: Mapping[str, Any]) -> str:
         monthly_table=monthly_table(results.equity),
         config_table=config_table(results.config or {}, meta),
         trades_chart=_figure_html(trade_figure, "chart-trades") if trade_figure else "",
-        trades_table=trades_table(results.trades, currency),
+        trades_table=trades_table(results.trades, currency)
+        + rejected_table(getattr(results, "rejected", None)),
         footer=_escape(
             f"Generated {generated} by backtest {__version__}. Files beside this page: "
             "metrics.json, equity.csv, trades.csv, report.png. Annualisation: 365 days x 24 h."

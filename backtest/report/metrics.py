@@ -546,6 +546,8 @@ def _perpetual_metrics(
     out["Liquidations"] = len(liquidations)
     out[f"Liquidation Loss [{currency}]"] = _sum(liquidations, "loss")
     out["Near Misses"] = len(results.near_misses)
+    rejected = getattr(results, "rejected", None)
+    out["Rejected Orders"] = 0 if rejected is None else len(rejected)
     out["Closest Liquidation Distance [%]"] = closest_liquidation_distance(equity, market)
     leverage = _column(equity, "effective_leverage")
     out["Avg. Leverage [x]"] = 0.0

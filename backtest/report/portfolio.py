@@ -47,6 +47,7 @@ def combined_view(results: Any) -> Any:
         liquidations=results.liquidations,
         funding=results.funding,
         near_misses=results.near_misses,
+        rejected=getattr(results, "rejected", None),
     )
 
 

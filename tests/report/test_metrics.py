@@ -384,7 +384,8 @@ def test_metric_keys_carry_units_and_values_are_never_infinite(sample_results):
     unitless = {
         "Strategy", "Symbol", "Timeframe", "Start", "End", "Bars", "Sharpe", "Sortino",
         "Calmar", "Profit Factor", "# Trades", "Long Trades", "Short Trades",
-        "Funding Payments", "Liquidations", "Near Misses", "Max. Drawdown Start",
+        "Funding Payments", "Liquidations", "Near Misses", "Rejected Orders",
+        "Max. Drawdown Start",
         "Max. Drawdown Trough", "Max. Drawdown End",
     }  # fmt: skip
     for key, value in metrics.items():
