@@ -32,7 +32,7 @@ def register(subparsers: Any) -> None:
         ),
         epilog=(
             "examples:\n"
-            "  backtest sweep --strategy ClusterFade -g band=0.02,0.03,0.05 -g leverage=3,5,10\n"
+            "  backtest sweep --strategy ClusterFade -g band=0.02,0.03,0.05 -g exposure=0.5,1,2\n"
             "  backtest sweep -g band=0.02,0.03 -g map.bucket_width=0.002,0.004 --workers 2\n"
             "  backtest sweep -g band=0.02,0.03 --walk-forward 5d:2d --rank-by Sharpe\n"
             "  backtest sweep --config sweep.toml --scheduler tcp://10.0.0.5:8786 "
@@ -124,6 +124,10 @@ def build_spec(args: argparse.Namespace) -> Any:
     settings = build_settings(args)
     table = read_toml(args.config).get(SWEEP_TABLE, {}) if args.config else {}
     grid = {**grid_from_table(table), **parse_grid_options(args.grid)}
+    if "data_dir" not in grid:  # refused once here, not by every run of the grid
+        from backtest.market.store import check_data_dir
+
+        check_data_dir(settings.get("data_dir"))
     strategy_name = settings.get("strategy") or run_field_defaults()["strategy"]
     strategy_class = resolve_strategy(str(strategy_name))
     axes = build_axes(grid, strategy_class)

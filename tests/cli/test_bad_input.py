@@ -232,3 +232,11 @@ def test_results_of_the_sample_are_finite(outside, capsys):
     assert code == 0, err
     value = Results.load(outside / "clean").equity["value"]
     assert len(value) == 288 and np.isfinite(value.to_numpy()).all()
+
+
+def test_sweep_refuses_a_missing_data_folder_before_any_run(outside, capsys):
+    code, _, err = run_cli(
+        capsys, "sweep", "--data-dir", str(outside / "missing"), "-g", "band=0.02,0.03"
+    )
+    assert_one_line(code, err, "does not exist")
+    assert_nothing_written(outside)
