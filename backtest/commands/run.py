@@ -119,7 +119,12 @@ def add_run_arguments(parser: argparse.ArgumentParser, *, swept: bool = False) -
 
     broker = parser.add_argument_group("broker")
     broker.add_argument("--cash", type=float, help="starting wallet balance, quote currency")
-    broker.add_argument("--leverage", type=float, help="leverage of new positions")
+    broker.add_argument(
+        "--leverage",
+        type=float,
+        help="leverage setting of new positions (default 3): sets the margin locked, notional / "
+        "leverage, not the position's size, which the strategy decides",
+    )
     broker.add_argument("--margin-mode", choices=("isolated", "cross"), help="margin mode")
     broker.add_argument(
         "--fees", metavar="MAKER[,TAKER]", help="fees as fractions, e.g. 0.0002,0.0005"

@@ -191,8 +191,11 @@ def handle(args: argparse.Namespace) -> int:
         files = write_outputs(
             outcome, store, driver.runner, reports_top=args.reports_top, heatmap=heatmap
         )
+    warnings = axis_warnings(outcome.table, outcome.spec.axis_names)
+    for warning in warnings:
+        logging.getLogger("backtest.sweep").warning(warning)
     if args.json:
-        print(dumps(_summary(outcome, files), indent=2))
+        print(dumps({**_summary(outcome, files), "warnings": warnings}, indent=2))
     elif not args.quiet:
         print(_console_text(outcome, files))
     if outcome.total and outcome.failed == outcome.total:
@@ -201,6 +204,24 @@ def handle(args: argparse.Namespace) -> int:
         print(f"error: all {outcome.total} runs failed; first error: {first}", file=sys.stderr)
         return 1
     return 0
+
+
+def axis_warnings(table: Any, axis_names: list[str]) -> list[str]:
+    """One warning per axis that left every result metric unchanged (see ``unchanged_axes``)."""
+    from backtest.sweep.ranking import RESULT_METRICS, unchanged_axes
+
+    messages = []
+    for axis in unchanged_axes(table, axis_names):
+        hint = (
+            ": the leverage setting only sets the margin locked (and the liquidation price); "
+            "the strategy sizes its positions, so sweep its exposure (e.g. -g exposure=0.5,1,2) "
+            "to change their size"
+            if axis == "leverage"
+            else ": the strategy may not read it, or it never made a difference in this period"
+        )
+        shown = ", ".join(name for name in RESULT_METRICS if name in table.columns)
+        messages.append(f"warning: axis {axis} left every result metric unchanged ({shown}){hint}")
+    return messages
 
 
 def _heatmap_option(spec: Any, text: str | None) -> list[str] | None:

@@ -501,7 +501,7 @@ def main_figure(results: Any, currency: str) -> tuple[go.Figure, list[str]]:
             f"Equity [{escape(currency)}]",
             "Drawdown [%]",
             f"PnL by source [{escape(currency)}]",
-            "Effective leverage [x] and margin use [%]",
+            "Exposure (notional / equity) [x] and margin use [%]",
         ),
     )
     _add_price(figure, results, currency, notes)
@@ -565,10 +565,10 @@ def main_figure(results: Any, currency: str) -> tuple[go.Figure, list[str]]:
             figure.add_trace(
                 _line(
                     equity["effective_leverage"].astype(np.float64),
-                    "Effective leverage",
+                    "Exposure",
                     "#5e35b1",
                     width=1.2,
-                    hovertemplate="leverage %{y:.2f}x<extra></extra>",
+                    hovertemplate="exposure %{y:.2f}x<extra></extra>",
                 ),
                 row=5,
                 col=1,

@@ -526,7 +526,7 @@ def _perpetual_metrics(
     currency: str,
     cluster_band_pct: float,
 ) -> dict[str, Metric]:
-    """PnL by source, own liquidations, near-misses, leverage, margin and cluster time."""
+    """PnL by source, own liquidations, near-misses, leverage setting and exposure, margin."""
     equity: pd.DataFrame = results.equity
     market: pd.DataFrame = results.market
     values = _column(equity, "value")
@@ -549,13 +549,18 @@ def _perpetual_metrics(
     rejected = getattr(results, "rejected", None)
     out["Rejected Orders"] = 0 if rejected is None else len(rejected)
     out["Closest Liquidation Distance [%]"] = closest_liquidation_distance(equity, market)
-    leverage = _column(equity, "effective_leverage")
-    out["Avg. Leverage [x]"] = 0.0
-    out["Max. Leverage [x]"] = 0.0
-    if leverage is not None and in_position is not None and in_position.any():
-        held = leverage[in_position & np.isfinite(leverage)]
-        out["Avg. Leverage [x]"] = float(held.mean()) if held.size else 0.0
-        out["Max. Leverage [x]"] = float(held.max()) if held.size else 0.0
+    # Two distinct numbers: the leverage setting (the run's --leverage: it sets the margin a
+    # position locks and so its liquidation price) and the effective exposure (|notional| /
+    # equity: how large the positions were, which the strategy's sizing decides).
+    setting = (results.config or {}).get("leverage")
+    out["Leverage Setting [x]"] = float(setting) if setting is not None else math.nan
+    exposure = _column(equity, "effective_leverage")
+    out["Avg. Exposure [x]"] = 0.0
+    out["Max. Exposure [x]"] = 0.0
+    if exposure is not None and in_position is not None and in_position.any():
+        held = exposure[in_position & np.isfinite(exposure)]
+        out["Avg. Exposure [x]"] = float(held.mean()) if held.size else 0.0
+        out["Max. Exposure [x]"] = float(held.max()) if held.size else 0.0
     margin = _column(equity, "margin_used")
     out["Max. Margin Use [%]"] = math.nan
     if margin is not None and values is not None and values.size:

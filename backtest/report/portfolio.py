@@ -26,7 +26,7 @@ SYMBOL_METRIC_COLUMNS: tuple[str, ...] = (
     "Liquidation Loss",
     "Near Misses",
     "Exposure Time [%]",
-    "Max. Leverage [x]",
+    "Max. Exposure [x]",
     "Closest Liquidation Distance [%]",
     "Buy & Hold Return [%]",
 )
@@ -102,7 +102,7 @@ def symbol_metrics(results: Any) -> pd.DataFrame:
                 "Liquidation Loss": _total(view.liquidations, "loss"),
                 "Near Misses": len(view.near_misses),
                 "Exposure Time [%]": metrics.get("Exposure Time [%]", math.nan),
-                "Max. Leverage [x]": metrics.get("Max. Leverage [x]", math.nan),
+                "Max. Exposure [x]": metrics.get("Max. Exposure [x]", math.nan),
                 "Closest Liquidation Distance [%]": metrics.get(
                     "Closest Liquidation Distance [%]", math.nan
                 ),
@@ -127,7 +127,7 @@ _SHORT_TITLES: dict[str, str] = {
     "Liquidation Loss": "Liq. loss",
     "Near Misses": "Near misses",
     "Exposure Time [%]": "Exposure [%]",
-    "Max. Leverage [x]": "Max. lev. [x]",
+    "Max. Exposure [x]": "Max. exp. [x]",
     "Closest Liquidation Distance [%]": "Closest liq. [%]",
     "Buy & Hold Return [%]": "Buy & hold [%]",
 }

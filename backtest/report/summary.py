@@ -65,7 +65,8 @@ SUMMARY_ROWS: tuple[tuple[str, str], ...] = (
     ("Trading PnL", "Trading PnL"),
     ("Funding PnL", "Funding PnL"),
     ("Fees", "Fees"),
-    ("Max. leverage", "Max. Leverage [x]"),
+    ("Leverage setting", "Leverage Setting [x]"),
+    ("Max. exposure", "Max. Exposure [x]"),
 )
 
 
@@ -86,8 +87,9 @@ def format_summary(metrics: Mapping[str, Any]) -> str:
     -------
     str
         A title line (strategy, symbol, timeframe, period) and one aligned line per metric:
-        return, buy-and-hold, CAGR, max drawdown, Sharpe, Sortino, trades, win rate, own
-        liquidations and their loss, near-misses, trading PnL, funding PnL, fees, max leverage.
+        return, buy-and-hold, CAGR, max drawdown, Sharpe, Sortino, trades, rejected orders,
+        win rate, own liquidations and their loss, near-misses, trading PnL, funding PnL, fees,
+        the leverage setting and the maximum exposure (notional / equity).
         Metrics missing from ``metrics`` are left out.
     """
     title = " ".join(

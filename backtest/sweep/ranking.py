@@ -102,6 +102,67 @@ def rank_table(
     return ranked[_column_order(ranked.columns, axis_names)]
 
 
+#: Metrics that say what a run earned and did; an axis that changes none of them changed nothing a
+#: trader ranks by (margin use or liquidation distance may still move).
+RESULT_METRICS: tuple[str, ...] = (
+    "Return [%]",
+    "Max. Drawdown [%]",
+    "Sharpe",
+    "# Trades",
+    "Win Rate [%]",
+    "Liquidations",
+    "Rejected Orders",
+    "Avg. Exposure [x]",
+)
+
+
+def unchanged_axes(
+    table: pd.DataFrame, axis_names: Sequence[str], metrics: Sequence[str] = RESULT_METRICS
+) -> list[str]:
+    """Axes whose values left every result metric of the complete runs unchanged.
+
+    For each axis with at least two values, the complete runs are grouped by the other axes
+    (and the walk-forward window, when present); the axis is listed when, in every group with
+    more than one of its values, each metric of ``metrics`` present in ``table`` takes one value
+    (NaN equal to NaN).  A sweep of ``leverage`` over a strategy sized with
+    ``target_exposure`` is the typical case: the setting moves only the margin locked.
+    """
+    if table.empty or "status" not in table.columns:
+        return []
+    complete = table[table["status"] == "complete"]
+    present = [name for name in metrics if name in complete.columns]
+    if not present or len(complete) < 2:
+        return []
+    found = []
+    context = [name for name in ("phase", "window") if name in complete.columns]
+    for axis in axis_names:
+        if axis not in complete.columns or complete[axis].astype(str).nunique() < 2:
+            continue
+        others = [name for name in axis_names if name != axis and name in complete.columns]
+        keys = [*others, *context]
+        groups = (
+            [group for _, group in complete.groupby(keys, dropna=False, sort=False)]
+            if keys
+            else [complete]
+        )
+        compared = False
+        same = True
+        for group in groups:
+            if group[axis].astype(str).nunique() < 2:
+                continue
+            compared = True
+            for name in present:
+                values = pd.to_numeric(group[name], errors="coerce").round(12)
+                if values.nunique(dropna=False) > 1:
+                    same = False
+                    break
+            if not same:
+                break
+        if compared and same:
+            found.append(axis)
+    return found
+
+
 def _column_order(columns: Iterable[str], axis_names: Sequence[str]) -> list[str]:
     present = list(columns)
     head = ["rank", *[name for name in axis_names if name in present]]

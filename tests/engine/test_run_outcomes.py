@@ -7,6 +7,10 @@ from __future__ import annotations
 
 import logging
 
+import pandas as pd
+import pytest
+
+from backtest import Strategy
 from backtest.report import compute_metrics, format_summary
 from backtest.results import Results
 from backtest.runs import warn_rejected
@@ -71,3 +75,69 @@ def test_the_report_lists_rejected_orders(frame_factory, run_script):
     results = run_script(frame, {0: [("buy", {"size": 50.0})]}, cash=1_000.0)
     page = render_html(results, compute_metrics(results))
     assert "Rejected orders (1)" in page and "insufficient margin" in page
+
+
+class _HoldExposure(Strategy):
+    """Hold ``exposure`` × equity from the first bar (no map)."""
+
+    uses_clusters = False
+    params = (("exposure", 1.0),)
+
+    def next(self):
+        if not self.position:
+            self.target_exposure(self.p.exposure)
+
+
+def _exposure_run(frame, tiers, leverage):
+    from backtest.engine import RunConfig, run
+
+    config = RunConfig(strategy="Hold", leverage=leverage, maker_fee=0.0, taker_fee=0.0)
+    return run(config, data=frame, strategy_class=_HoldExposure, tiers=tiers)
+
+
+def test_leverage_setting_and_exposure_are_two_numbers(frame_factory, btc_tiers):
+    # Equity 10,000 held at exposure 1 from bar 1's open (100): 100 units whatever the
+    # setting.  The setting changes only the margin locked: 10,000 / 5 = 2,000 (20 % of equity)
+    # against 10,000 / 2 = 5,000 (50 %).
+    frame = frame_factory([100.0, 100.0, 104.0, 102.0, 103.0])
+    low, high = _exposure_run(frame, btc_tiers, 2.0), _exposure_run(frame, btc_tiers, 5.0)
+    low_metrics, high_metrics = compute_metrics(low), compute_metrics(high)
+    assert low.orders["size"].tolist() == high.orders["size"].tolist() == [100.0]
+    assert low_metrics["Return [%]"] == high_metrics["Return [%]"]
+    assert (
+        low_metrics["Leverage Setting [x]"] == 2.0 and high_metrics["Leverage Setting [x]"] == 5.0
+    )
+    # bar 1: notional 10,000 on equity 10,000 -> exposure 1 (then it moves with the price)
+    assert high_metrics["Max. Exposure [x]"] == pytest.approx(10_300.0 / 10_300.0)
+    assert high.equity["margin_used"].iloc[-1] == pytest.approx(2_000.0)
+    assert low.equity["margin_used"].iloc[-1] == pytest.approx(5_000.0)
+    summary = format_summary(high_metrics)
+    assert "Leverage setting" in summary and "Max. exposure" in summary
+    assert "Max. leverage" not in summary
+
+
+def test_sweep_warns_when_an_axis_changes_no_result():
+    from backtest.commands.sweep import axis_warnings
+    from backtest.sweep.ranking import unchanged_axes
+
+    rows = []
+    for band, ret in ((0.02, 1.5), (0.03, -0.5)):
+        for leverage in (3, 5, 10):
+            rows.append(
+                {
+                    "band": band,
+                    "leverage": leverage,
+                    "status": "complete",
+                    "Return [%]": ret,
+                    "# Trades": 4,
+                    "Sharpe": float("nan"),
+                    "Max. Margin Use [%]": 100.0 / leverage,  # moves, but is no result
+                }
+            )
+    table = pd.DataFrame(rows)
+    assert unchanged_axes(table, ["band", "leverage"]) == ["leverage"]
+    (message,) = axis_warnings(table, ["band", "leverage"])
+    assert "axis leverage left every result metric unchanged" in message
+    assert "-g exposure=" in message
+    table.loc[0, "Return [%]"] = 2.0  # one group now differs: no warning
+    assert unchanged_axes(table, ["band", "leverage"]) == []

@@ -140,7 +140,7 @@ def test_main_chart_draws_prices_trades_liquidations_and_clusters(report, sample
     assert entries == len(sample_results.trades)
     for name in ("Equity", "Buy & hold", "Drawdown", "Funding PnL", "Fees", "Trading PnL"):
         assert name in traces, name
-    assert "Effective leverage" in traces and "Margin use" in traces
+    assert "Exposure" in traces and "Margin use" in traces
     assert "saved without density snapshots" in text
 
 

@@ -371,8 +371,8 @@ def test_compute_metrics_on_a_hand_made_run():
     assert metrics["Near Misses"] == 1
     # long bars: (1995-1600)/1995, (1950-1600)/1950; short bar: (2500-2050)/2050
     assert metrics["Closest Liquidation Distance [%]"] == pytest.approx(350 / 1950 * 100)
-    assert metrics["Avg. Leverage [x]"] == pytest.approx((2.0 + 1.98 + 1000 / 1020) / 3)
-    assert metrics["Max. Leverage [x]"] == pytest.approx(2.0)
+    assert metrics["Avg. Exposure [x]"] == pytest.approx((2.0 + 1.98 + 1000 / 1020) / 3)
+    assert metrics["Max. Exposure [x]"] == pytest.approx(2.0)
     assert metrics["Max. Margin Use [%]"] == pytest.approx(500 / 990 * 100)
     # Clusters 1950 / 2100 (0.5 % bands [1940.25, 1959.75], [2089.5, 2110.5]): bars 2 (low
     # 1950) and 3 (low 1955) meet the long band; bar 0 has no previous prediction.
@@ -419,7 +419,7 @@ def test_no_trades_flat_equity():
     assert metrics["Max. Drawdown End"] == ""
     assert metrics["# Trades"] == 0
     assert metrics["Exposure Time [%]"] == 0.0
-    assert metrics["Avg. Leverage [x]"] == 0.0
+    assert metrics["Avg. Exposure [x]"] == 0.0
     assert metrics["Liquidations"] == 0
     assert metrics["Buy & Hold Return [%]"] == pytest.approx(10.0)
     assert math.isnan(metrics["Time in Clusters [%]"])
