@@ -40,6 +40,12 @@ _REQUIRED_COLUMNS: tuple[str, ...] = ("open", "high", "low", "close")
 _BACKTRADER_DIR = str(Path(bt.__file__).resolve().parent)
 _ENGINE_DIR = str(Path(__file__).resolve().parent)
 _PACKAGE_DIR = str(Path(__file__).resolve().parent.parent)
+#: The package's code a strategy builds on: errors there follow from the strategy's choices.
+_PLUGIN_API = (
+    str(Path(__file__).resolve().parent / "indicators"),
+    str(Path(__file__).resolve().parent.parent / "strategy.py"),
+    str(Path(__file__).resolve().parent.parent / "liquidation"),
+)
 #: Density snapshots kept in ``Results.heatmap`` at most, and its price bins.
 HEATMAP_SNAPSHOTS = 300
 HEATMAP_BINS = 120
@@ -460,19 +466,26 @@ def _strategy_files(strategy_class: type) -> set[str]:
 
 
 def _raised_outside_project(error: BaseException) -> bool:
-    """Whether the innermost frame lies outside this package (backtrader, ``ta``, a plugin).
+    """Whether the error arose in backtrader or a library below it, not in this package.
 
     Such an error comes from an indicator a strategy built (e.g. a moving average longer than
-    the data) or from the plugin itself, not from the engine: it is reported as the strategy's
-    failure in one line.  A ``SystemExit`` (a plugin calling ``sys.exit``) always is.
+    the data) or from the plugin itself: it is reported as the strategy's failure in one line.
+    When code of this package (the broker, the analyzers) ran between backtrader and the
+    error, it is the engine's own failure and keeps its traceback.  A ``SystemExit`` (a
+    plugin calling ``sys.exit``) is always the strategy's.
     """
     if isinstance(error, SystemExit):
         return True
-    frames = traceback.extract_tb(error.__traceback__)
-    if not frames:
+    files = [
+        str(Path(item.filename).resolve()) for item in traceback.extract_tb(error.__traceback__)
+    ]
+    inside = [index for index, name in enumerate(files) if name.startswith(_BACKTRADER_DIR)]
+    if not inside:
         return False
-    innermost = str(Path(frames[-1].filename).resolve())
-    return not innermost.startswith(_PACKAGE_DIR)
+    return not any(
+        name.startswith(_PACKAGE_DIR) and not name.startswith(_PLUGIN_API)
+        for name in files[inside[0] :]
+    )
 
 
 def _failure_message(

@@ -214,3 +214,41 @@ def test_overflowing_parameter_values_are_one_line(capsys):
     assert len(err) < 300
     code, _out, err = run_cli(capsys, "run", "-q", "-p", "exposure=1e400")
     assert code == 2 and "must be a finite number" in err
+
+
+TA_ZERO = textwrap.dedent(
+    '''
+    import backtest
+    from backtest.engine import TaRSI
+
+
+    class RsiZero(backtest.Strategy):
+        """An RSI over zero bars."""
+
+        uses_clusters = False
+        params = (("window", 0),)
+
+        def __init__(self):
+            self.rsi = TaRSI(self.data, window=self.p.window)
+    '''
+)
+
+
+def test_an_error_inside_a_ta_indicator_is_the_strategys(workdir, capsys):
+    path = plugin(workdir, "rsi_zero.py", TA_ZERO)
+    code, _out, err = run_cli(capsys, "run", "-q", "--strategy", "RsiZero", *SHORT)
+    assert code == 2 and "Traceback" not in err
+    assert f"strategy RsiZero ({path}:6) failed at bar start" in err
+    assert "ZeroDivisionError" in err
+
+
+def test_an_engine_failure_is_not_blamed_on_the_strategy(monkeypatch):
+    from backtest.engine import RunConfig, run
+    from backtest.engine.broker import PerpetualBroker
+
+    def broken(self, *args, **kwargs):
+        raise RuntimeError("a bug in the broker")
+
+    monkeypatch.setattr(PerpetualBroker, "_settle_funding", broken)
+    with pytest.raises(RuntimeError, match="a bug in the broker"):
+        run(RunConfig(strategy="BuyAndHold", since="2025-10-05", until="2025-10-06"))
