@@ -97,6 +97,11 @@ def read_profile(
         raise ConfigError(f"map profile {file} is not valid TOML: {error}") from None
     except (OSError, UnicodeDecodeError) as error:
         raise ConfigError(f"cannot read map profile {file}: {error}") from None
+    except RecursionError:
+        raise ConfigError(
+            f"map profile {file} nests arrays or tables too deeply to read; a profile holds a "
+            "[map] table of MapParams fields"
+        ) from None
     values = data.get("map")
     if not isinstance(values, dict):
         raise ConfigError(

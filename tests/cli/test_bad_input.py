@@ -240,3 +240,11 @@ def test_sweep_refuses_a_missing_data_folder_before_any_run(outside, capsys):
     )
     assert_one_line(code, err, "does not exist")
     assert_nothing_written(outside)
+
+
+@pytest.mark.parametrize("command", ["run", "heatmap", "validate"])
+def test_a_too_deeply_nested_map_profile(outside, capsys, command):
+    (outside / "profile.toml").write_text("[map]\nband = " + "[" * 900 + "]" * 900 + "\n")
+    code, _, err = run_cli(capsys, command, "--map-profile", "profile.toml")
+    assert_one_line(code, err, "map profile profile.toml nests arrays or tables too deeply")
+    assert_nothing_written(outside, "profile.toml")
