@@ -130,6 +130,18 @@ def add_run_arguments(parser: argparse.ArgumentParser, *, swept: bool = False) -
         "--fees", metavar="MAKER[,TAKER]", help="fees as fractions, e.g. 0.0002,0.0005"
     )
     broker.add_argument("--no-funding", action="store_true", help="do not charge or pay funding")
+    broker.add_argument(
+        "--slippage",
+        type=float,
+        metavar="VALUE",
+        help="slippage of market, stop and liquidation fills (default 0: none): a fraction of "
+        "the price (fixed model, 0.0005 = 5 bp) or of the bar's range (volatility model)",
+    )
+    broker.add_argument(
+        "--slippage-model",
+        choices=("fixed", "volatility"),
+        help="fixed (default): VALUE x price; volatility: VALUE x (high - low) / open of the bar",
+    )
 
 
 def _fees(text: str | None) -> dict[str, float]:
@@ -176,6 +188,8 @@ def build_settings(args: argparse.Namespace) -> dict[str, Any]:
         "leverage": args.leverage,
         "margin_mode": args.margin_mode,
         "funding": False if args.no_funding else None,
+        "slippage": getattr(args, "slippage", None),
+        "slippage_model": getattr(args, "slippage_model", None),
         "params": parse_assignments(args.param, "-p") or None,
         "map_params": _map_values(args) or None,
         **_fees(args.fees),

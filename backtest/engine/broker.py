@@ -43,12 +43,35 @@ from backtest.errors import ConfigError
 MARGIN_MODES: tuple[str, ...] = ("isolated", "cross")
 #: Venues whose liquidation formula :mod:`backtest.liquidation.prices` implements.
 VENUES: tuple[str, ...] = ("binance", "bybit", "okx", "hyperliquid")
+#: Slippage models (:func:`slippage_fraction`).
+SLIPPAGE_MODELS: tuple[str, ...] = ("fixed", "volatility")
 
 # Order types filled as maker (resting limit orders); every other type pays the taker fee.
 _MAKER_TYPES = frozenset((bt.Order.Limit, bt.Order.StopLimit, bt.Order.StopTrailLimit))
+# Order types that take liquidity at whatever price the book gives: slippage applies.
+_SLIPPED_TYPES = frozenset((bt.Order.Market, bt.Order.Close, bt.Order.Stop, bt.Order.StopTrail))
 # A residual position smaller than this fraction of the previous size is treated as closed.
 _DUST = 1e-9
 _NAN = math.nan
+
+
+def slippage_fraction(
+    model: str, slippage: float, open_: float, high: float, low: float
+) -> float:
+    """How far (a fraction of the price) a taker fill moves against the order on this bar.
+
+    ``"fixed"``: ``slippage`` itself (0.0005 = 5 basis points on every taker fill).
+    ``"volatility"``: ``slippage`` × the bar's range relative to its open, (high − low) / open,
+    so a fill in a 2 % bar with ``slippage = 0.25`` moves 0.5 %, and a quiet bar costs little.
+    A buy then fills at ``price × (1 + fraction)``, a sell at ``price × (1 − fraction)``.
+    """
+    if slippage == 0.0:
+        return 0.0
+    if model == "volatility":
+        if not (open_ > 0.0 and high >= low):
+            return 0.0
+        return slippage * (high - low) / open_
+    return slippage
 
 
 def _margin_refusal(notional: float, leverage: float, required: float, available: float) -> str:
@@ -139,6 +162,12 @@ class PerpetualBroker(bt.brokers.BackBroker):
         Charge and pay funding at the feed's settlements (default True).
     liquidation_price_function : callable, optional
         Replacement for :func:`backtest.liquidation.prices.liquidation_price` (same signature).
+    slippage : float
+        Slippage of taker fills (market, close, stop and liquidation fills; limit fills have
+        none): a fraction of the price for ``"fixed"``, a multiple of the bar's relative range
+        for ``"volatility"`` (:func:`slippage_fraction`).  Default 0: fills at the bar's prices.
+    slippage_model : str
+        ``"fixed"`` (default) or ``"volatility"``.
 
     Attributes
     ----------
@@ -161,6 +190,8 @@ class PerpetualBroker(bt.brokers.BackBroker):
         ("maintenance_amount", None),
         ("funding", True),
         ("liquidation_price_function", None),
+        ("slippage", 0.0),
+        ("slippage_model", "fixed"),
     )
 
     def __init__(self) -> None:
@@ -180,6 +211,14 @@ class PerpetualBroker(bt.brokers.BackBroker):
             raise ConfigError(
                 f"venue {self.p.venue!r} has no liquidation formula; use one of {', '.join(VENUES)}"
             )
+        if self.p.slippage_model not in SLIPPAGE_MODELS:
+            raise ConfigError(
+                f"slippage model {self.p.slippage_model!r} is unknown; use "
+                f"{' or '.join(SLIPPAGE_MODELS)}"
+            )
+        slippage = self.p.slippage
+        if not (isinstance(slippage, int | float) and 0.0 <= slippage < 1.0):
+            raise ConfigError(f"slippage {slippage!r} must be a number in [0, 1)")
 
     def init(self) -> None:
         """Reset the accounts (called by backtrader at construction and at every start)."""
@@ -436,6 +475,8 @@ class PerpetualBroker(bt.brokers.BackBroker):
             market = min(traded_open, liquidation) if size > 0 else max(traded_open, liquidation)
         else:
             market = liquidation
+        if self.p.slippage:
+            market = self._slipped(data, market, -1 if size > 0 else 1)
         quantity = abs(size)
         price_loss = (entry - market) * size * mult  # positive when the move went against us
         nominal_fee = comminfo.liquidation_fee(size, market)
@@ -633,8 +674,23 @@ class PerpetualBroker(bt.brokers.BackBroker):
             else:
                 fill_price = order.created.price
             return self._submission_cash(order, size, fill_price, cash, position)
+        if self.p.slippage and order.exectype in _SLIPPED_TYPES:
+            price = self._slipped(order.data, price, 1 if size > 0 else -1)
         self._fill(order, size, price, dtcoc=dtcoc)
         return None
+
+    def _slipped(self, data: Any, price: float, direction: int) -> float:
+        """``price`` moved against a buy (``direction`` 1) or a sell (-1) by the slippage."""
+        lines = data.lines
+        index = lines.close.idx
+        fraction = slippage_fraction(
+            self.p.slippage_model,
+            self.p.slippage,
+            lines.open.array[index],
+            lines.high.array[index],
+            lines.low.array[index],
+        )
+        return price * (1.0 + direction * fraction)
 
     def _submission_cash(
         self, order: Any, size: float, price: float, cash: float, position: Any

@@ -16,7 +16,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from backtest.engine.broker import MARGIN_MODES, VENUES
+from backtest.engine.broker import MARGIN_MODES, SLIPPAGE_MODELS, VENUES
 from backtest.errors import ConfigError
 
 
@@ -182,6 +182,13 @@ class RunConfig:
         None (``auto``) for the rule of :func:`backtest.liquidation.warmup.warmup_duration`
         (20 half-lives of the map's decay: 40 days for a 48 h half-life), ``"0"`` for none (the map
         starts empty at ``since``), or a span such as ``"30d"``.
+    slippage : float
+        Slippage of taker fills (market, close, stop and liquidation fills), >= 0 and < 1.
+        Default 0: fills at the bar's prices, as before slippage existed.
+    slippage_model : str
+        ``"fixed"`` (default: ``slippage`` is the fraction of the price a fill moves against
+        the order) or ``"volatility"`` (``slippage`` × the fill bar's (high − low) / open); see
+        :func:`backtest.engine.broker.slippage_fraction`.
     """
 
     symbol: str | tuple[str, ...] = "BTC/USDT:USDT"
@@ -203,6 +210,8 @@ class RunConfig:
     data_dir: str | None = None
     liquidation_fee: float | None = None
     warmup: str | None = None
+    slippage: float = 0.0
+    slippage_model: str = "fixed"
 
     def __post_init__(self) -> None:
         from backtest.market.timeframes import parse_time, timeframe_to_ms
@@ -277,6 +286,18 @@ class RunConfig:
             if not 0.0 <= fee < 1.0:
                 raise ConfigError(f"liquidation_fee must be a fraction in [0, 1), got {fee!r}")
             set_("liquidation_fee", fee)
+        slippage = _number("slippage", self.slippage)
+        if not 0.0 <= slippage < 1.0:
+            raise ConfigError(
+                f"slippage {slippage!r} must be in [0, 1): a fraction of the price (fixed model, "
+                "0.0005 = 5 basis points) or of the bar's range (volatility model)"
+            )
+        set_("slippage", slippage)
+        if self.slippage_model not in SLIPPAGE_MODELS:
+            raise ConfigError(
+                f"slippage_model {self.slippage_model!r} is unknown; use "
+                f"{' or '.join(SLIPPAGE_MODELS)}"
+            )
         if self.warmup is not None:
             from backtest.liquidation.warmup import format_warmup, parse_warmup
 

@@ -277,6 +277,8 @@ def build_portfolio_cerebro(
         tiers=dict(tiers) if tiers is not None else None,
         funding=config.funding,
         liquidation_price_function=liquidation_price_function,
+        slippage=config.slippage,
+        slippage_model=config.slippage_model,
     )
     broker.addcommissioninfo(
         PerpetualCommission(

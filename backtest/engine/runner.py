@@ -149,6 +149,8 @@ def build_cerebro(
         tiers=tiers,
         funding=config.funding,
         liquidation_price_function=liquidation_price_function,
+        slippage=config.slippage,
+        slippage_model=config.slippage_model,
     )
     broker.addcommissioninfo(
         PerpetualCommission(

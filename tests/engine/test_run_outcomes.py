@@ -141,3 +141,87 @@ def test_sweep_warns_when_an_axis_changes_no_result():
     assert "-g exposure=" in message
     table.loc[0, "Return [%]"] = 2.0  # one group now differs: no warning
     assert unchanged_axes(table, ["band", "leverage"]) == []
+
+
+# -- slippage ----------------------------------------------------------------------------------
+
+
+def test_fixed_slippage_moves_market_fills_against_the_order(frame_factory, run_script):
+    # Buy 10 at bar 1's open 100 with 0.001 slippage: 100.1; sell at bar 3's open 101: 100.899.
+    frame = frame_factory([100.0, 100.0, 101.0, 101.0, 101.0])
+    script = {0: [("buy", {"size": 10.0})], 2: [("close", {})]}
+    results = run_script(frame, script, cash=1_000.0, slippage=0.001)
+    assert results.orders["price"].tolist() == pytest.approx([100.1, 100.899], rel=1e-12)
+    assert results.trades["pnl_gross"].iloc[0] == pytest.approx(10 * (100.899 - 100.1), rel=1e-12)
+
+
+def test_volatility_slippage_scales_with_the_bar_range(frame_factory, run_script):
+    # Bar 1: open 100, high 102, low 98 -> range / open = 0.04; slippage 0.5 -> 2 %: a buy
+    # fills at 102.  Bar 3: open 101, high 101.5, low 100.5 -> 0.01 / 101 * 0.5 * 101 = 0.5
+    # below the open: a sell at 100.5.
+    closes = [100.0, 100.0, 101.0, 101.0, 101.0]
+    highs = [100.0, 102.0, 101.0, 101.5, 101.0]
+    lows = [100.0, 98.0, 100.0, 100.5, 101.0]
+    frame = frame_factory(closes, highs=highs, lows=lows)
+    script = {0: [("buy", {"size": 10.0})], 2: [("close", {})]}
+    results = run_script(frame, script, cash=1_000.0, slippage=0.5, slippage_model="volatility")
+    assert results.orders["price"].tolist() == pytest.approx([102.0, 100.5], rel=1e-12)
+
+
+def test_stop_fills_slip_and_limit_fills_do_not(frame_factory, run_script):
+    import backtrader as bt
+
+    # Limit buy at 99 fills on bar 1 (low 98) at 99: no slippage.  A sell stop at 95 triggers
+    # on bar 3 (open 97, low 94) and fills at 95, slipped by 0.001: 94.905.
+    closes = [100.0, 99.5, 97.0, 96.0, 96.0]
+    opens = [100.0, 100.0, 99.5, 97.0, 96.0]
+    lows = [100.0, 98.0, 97.0, 94.0, 96.0]
+    frame = frame_factory(closes, opens=opens, lows=lows)
+    script = {
+        0: [("buy", {"size": 10.0, "price": 99.0, "exectype": bt.Order.Limit})],
+        2: [("sell", {"size": 10.0, "price": 95.0, "exectype": bt.Order.Stop})],
+    }
+    results = run_script(frame, script, cash=1_000.0, slippage=0.001)
+    assert results.orders["price"].tolist() == pytest.approx([99.0, 94.905], rel=1e-12)
+
+
+def test_liquidation_fills_slip(frame_factory, run_script):
+    # A 10x long of 10 bought at bar 1's open 100 (slipped: 100.1) is liquidated on bar 2
+    # (low 80); the forced sell fills 0.001 below its liquidation price, where without
+    # slippage it fills at the liquidation price itself.
+    closes = [100.0, 100.0, 85.0, 85.0]
+    frame = frame_factory(closes, lows=[100.0, 100.0, 80.0, 85.0])
+    script = {0: [("buy", {"size": 10.0, "leverage": 10})]}
+    plain = run_script(frame, script, cash=1_000.0)
+    slipped = run_script(frame, script, cash=1_000.0, slippage=0.001)
+    assert slipped.orders["price"].iloc[0] == pytest.approx(100.1, rel=1e-12)
+    plain_row, slipped_row = plain.liquidations.iloc[0], slipped.liquidations.iloc[0]
+    assert plain_row["fill_price"] == plain_row["liquidation_price"]
+    assert slipped_row["fill_price"] == pytest.approx(
+        slipped_row["liquidation_price"] * 0.999, rel=1e-12
+    )
+    assert slipped.orders["price"].iloc[1] == pytest.approx(slipped_row["fill_price"], rel=1e-12)
+
+
+def test_slippage_is_shown_in_the_report_configuration(frame_factory, run_script):
+    from backtest.report.html import config_table
+
+    frame = frame_factory([100.0] * 4)
+    results = run_script(frame, {0: [("buy", {"size": 1.0})]}, cash=1_000.0, slippage=0.0005)
+    table = config_table(results.config, results.meta)
+    assert "slippage_model" in table and "0.0005" in table
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"slippage": -0.1}, "slippage -0.1 must be in [0, 1)"),
+        ({"slippage": 0.001, "slippage_model": "linear"}, "slippage_model 'linear' is unknown"),
+    ],
+)
+def test_bad_slippage_settings_are_refused(fields, message):
+    from backtest.engine import RunConfig
+    from backtest.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=message.replace("[", r"\[").replace(")", r"\)")):
+        RunConfig(**fields)
