@@ -76,6 +76,7 @@ ctypedef struct MapState:
     double decay
     double touch_fraction
     Py_ssize_t touch_buckets
+    double cascade_divisor
     double log_hundred
     double log_ten
     double sqrt_five
@@ -1043,7 +1044,7 @@ cdef void map_bar(MapState* st, double o, double h, double lo, double c, double 
         if st.market.has_variance:
             sigma = cascade_state_daily_volatility(&st.market, st.bars_per_day)
             daily_notional = (cascade_state_daily_notional(&st.market, st.bars_per_day)
-                              / st.scale)
+                              / st.scale) / st.cascade_divisor
             result[10] = cascade_standard_risk(st.dl, st.ds, n, st.k0 * st.log_step,
                                                st.log_step, c, st.cascade_shock, sigma,
                                                daily_notional, &st.cascade_model)
@@ -1092,7 +1093,8 @@ cdef class MapKernel:
                  double decay_per_bar, Py_ssize_t band_buckets, Py_ssize_t smoothing_buckets,
                  double cascade_shock=NAN, tuple cascade_model=(0, 1.0, 1.0, 0.0, 0.1, 1e-6, 50),
                  double cascade_alpha=0.01, double bars_per_day=288.0,
-                 double touch_fraction=1.0, Py_ssize_t touch_buckets=0):
+                 double touch_fraction=1.0, Py_ssize_t touch_buckets=0,
+                 double cascade_notional_divisor=1.0):
         from backtest.liquidation.levels import LOG_HUNDRED, LOG_TEN
 
         cdef double[::1] view
@@ -1113,6 +1115,8 @@ cdef class MapKernel:
             raise ValueError("band_buckets must be >= 1 and smoothing_buckets >= 0")
         if not (0.0 < touch_fraction <= 1.0) or touch_buckets < 0:
             raise ValueError("touch_fraction must be in (0, 1] and touch_buckets >= 0")
+        if not (cascade_notional_divisor > 0.0):
+            raise ValueError("cascade_notional_divisor must be positive")
         if half_buckets // 2 <= band_buckets + smoothing_buckets + 16:
             raise ValueError("half_buckets is too small for the band and the smoothing")
         n = 2 * half_buckets + 1
@@ -1143,6 +1147,7 @@ cdef class MapKernel:
         self.st.decay = decay_per_bar
         self.st.touch_fraction = touch_fraction
         self.st.touch_buckets = touch_buckets
+        self.st.cascade_divisor = cascade_notional_divisor
         self.st.log_hundred = LOG_HUNDRED
         self.st.log_ten = LOG_TEN
         self.st.sqrt_five = 5.0 ** 0.5

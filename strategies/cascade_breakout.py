@@ -38,7 +38,7 @@ class CascadeBreakout(backtest.Strategy):
     params = (
         ("proximity", 0.01),
         ("min_cluster_share", 0.15),
-        ("min_risk", 1.15),
+        ("min_risk", 1.1),
         ("exposure", 1.0),
         ("stop_loss", 0.01),
         ("hold_bars", 48),

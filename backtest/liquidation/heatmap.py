@@ -273,6 +273,17 @@ class MapParams:
         When given, the map computes the per-bar ``cascade_risk`` line (the larger
         amplification of the standard shock down on the longs and up on the shorts,
         :mod:`backtest.liquidation.cascade`); default None: the line is NaN and costs nothing.
+    cascade_liquidation_multiplier : float
+        How many times the map's notional is really force-sold when its levels are crossed, for
+        the cascade simulator (> 0; the ``cascade_risk`` line and the snapshots' market inputs).
+        The map's notional is calibrated to the liquidations Binance *records*, a lower bound
+        (at most one liquidation order per symbol per second is published; on 2025-10-10
+        Binance recorded about 1 B USD for BTC and ETH of the ≈ 19 B reported market wide),
+        while a cascade is driven by everything that is force-sold.  Default 36, the map's
+        scale before its calibration (participation 0.1 against 0.00279), with which the
+        cascade's impact parameters were set: the cascade's numbers did not move with the
+        recalibration.  Applied by dividing the daily traded notional the cascade sees, which
+        is the same as multiplying every liquidated notional by it.
     """
 
     leverages: tuple[float, ...] = (2.0, 3.0, 5.0, 10.0, 20.0, 25.0, 50.0, 75.0, 100.0, 125.0)
@@ -301,6 +312,7 @@ class MapParams:
     maintenance_margin_rate: float | None = None
     venue_max_leverage: float | None = None
     cascade: CascadeParams | None = field(default=None)
+    cascade_liquidation_multiplier: float = 36.0
 
     def __post_init__(self) -> None:
         set_field = object.__setattr__
@@ -441,6 +453,11 @@ class MapParams:
             _number("venue_max_leverage", self.venue_max_leverage) <= 1.0
         ):
             raise ConfigError("MapParams.venue_max_leverage must be above 1")
+        if _number("cascade_liquidation_multiplier", self.cascade_liquidation_multiplier) <= 0:
+            raise ConfigError(
+                "MapParams.cascade_liquidation_multiplier must be positive (force-sold notional "
+                "per map notional, e.g. 36)"
+            )
         if self.cascade is not None and not isinstance(self.cascade, CascadeParams):
             if isinstance(self.cascade, Mapping):
                 set_field(self, "cascade", CascadeParams(**dict(self.cascade)))
@@ -528,7 +545,8 @@ class DensitySnapshot:
         Density per bucket.
     daily_volatility, daily_notional : float
         The cascade simulator's market inputs at that bar (EWMA daily volatility and traded
-        notional, :func:`backtest.liquidation.cascade.market_state`); NaN when unknown.
+        notional, :func:`backtest.liquidation.cascade.market_state`, the notional divided by
+        ``MapParams.cascade_liquidation_multiplier``); NaN when unknown.
     """
 
     time: pd.Timestamp | None
@@ -786,6 +804,7 @@ class LiquidationMap:
                 -math.log(2.0) / (cascade.halflife_hours / hours)
             )
             options["bars_per_day"] = 24.0 / hours
+            options["cascade_notional_divisor"] = float(params.cascade_liquidation_multiplier)
         long_offsets = [math.log(factor) / step for factor in longs]
         short_offsets = [math.log(factor) / step for factor in shorts]
         if self.backend == "reference":
@@ -1127,9 +1146,12 @@ def _market_state(
 
     try:
         seconds = bar_hours(timeframe) * 3600.0
-        return market_state(close, volume, bar_seconds=seconds, params=params.cascade)
+        volatility, notional = market_state(
+            close, volume, bar_seconds=seconds, params=params.cascade
+        )
     except (ConfigError, DataError, ImportError):
         return None
+    return volatility, notional / params.cascade_liquidation_multiplier
 
 
 def _snapshot(

@@ -508,7 +508,8 @@ def test_map_cascade_risk_line_equals_the_simulator_on_its_snapshots():
         result.snapshots,
         params,
         daily_volatility=volatility[positions],
-        daily_notional=notional[positions],
+        # the map hands the cascade its traded notional divided by its liquidation multiplier
+        daily_notional=notional[positions] / MapParams().cascade_liquidation_multiplier,
     )
     line = result.lines["cascade_risk"].to_numpy()[positions]
     np.testing.assert_allclose(line, expected, rtol=1e-9)

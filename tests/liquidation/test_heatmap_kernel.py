@@ -10,6 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from numpy.testing import assert_allclose
 
+from backtest.errors import ConfigError
 from backtest.liquidation._native import load_kernel
 from backtest.liquidation.cascade import CascadeParams
 from backtest.liquidation.heatmap import LINES, LiquidationMap, MapParams
@@ -246,3 +247,27 @@ def test_process_checks_its_arguments():
 
 def test_kernel_lines_are_the_public_lines():
     assert tuple(KERNEL.LINES) == LINES
+
+
+def test_cascade_multiplier_equals_scaling_the_map(crash_slice):
+    """Dividing the cascade's traded notional by k is the same as k times every level."""
+    arrays, optional = crash_slice
+    cascade = CascadeParams(standard_shock_pct=2.0)
+    lines = {}
+    for name, participation, multiplier in (("divided", 0.001, 20.0), ("scaled", 0.02, 1.0)):
+        params = MapParams(
+            cascade=cascade, participation=participation, cascade_liquidation_multiplier=multiplier
+        )
+        lines[name] = LiquidationMap(params, timeframe="5m").run_arrays(*arrays, **optional)
+    risk = lines["divided"]["cascade_risk"]
+    assert np.isfinite(risk).sum() > 100 and np.nanmax(risk) > 1.05
+    assert_allclose(risk, lines["scaled"]["cascade_risk"], rtol=1e-9, equal_nan=True)
+    # and the multiplier matters: without it the same map sees a weaker cascade
+    plain = MapParams(cascade=cascade, participation=0.001, cascade_liquidation_multiplier=1.0)
+    weaker = LiquidationMap(plain, timeframe="5m").run_arrays(*arrays, **optional)
+    assert np.nanmax(weaker["cascade_risk"]) < np.nanmax(risk)
+
+
+def test_bad_cascade_multiplier_is_one_clear_error():
+    with pytest.raises(ConfigError, match="cascade_liquidation_multiplier must be positive"):
+        MapParams(cascade_liquidation_multiplier=0.0)

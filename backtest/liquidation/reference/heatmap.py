@@ -56,7 +56,8 @@ Per valid bar (finite open/high/low/close/volume, volume > 0, 0 < low <= high, c
    notional within +-h buckets, its distance in % of the close.  No peak: price and distance
    NaN, notional 0.
 5. cascade_risk: NaN unless a cascade shock is set (then the standard cascade risk over the
-   density, with the EWMA daily volatility and traded notional of the bars).
+   density, with the EWMA daily volatility and traded notional of the bars, the notional
+   divided by ``cascade_notional_divisor``).
 
 Invalid bars (anything else) change nothing but the held funding rate; their liq_long and
 liq_short are 0 and every other output repeats the previous bar's (NaN before the first valid
@@ -158,6 +159,9 @@ class MapKernel:
         EWMA weight of the newest bar for the cascade's volatility and traded notional.
     bars_per_day : float
         Bars in one day (to turn per-bar EWMAs into daily figures).
+    cascade_notional_divisor : float
+        The cascade sees the daily traded notional divided by this (> 0): the same as
+        multiplying every liquidated notional of the density by it.
     """
 
     def __init__(
@@ -187,6 +191,7 @@ class MapKernel:
         bars_per_day: float = 288.0,
         touch_fraction: float = 1.0,
         touch_buckets: int = 0,
+        cascade_notional_divisor: float = 1.0,
     ) -> None:
         self.long_offsets = [float(value) for value in long_offsets]
         self.short_offsets = [float(value) for value in short_offsets]
@@ -216,6 +221,9 @@ class MapKernel:
         self.decay_per_bar = float(decay_per_bar)
         self.touch_fraction = float(touch_fraction)
         self.touch_buckets = int(touch_buckets)
+        self.cascade_notional_divisor = float(cascade_notional_divisor)
+        if not self.cascade_notional_divisor > 0.0:
+            raise ValueError("cascade_notional_divisor must be positive")
         self.band_buckets = int(band_buckets)
         self.smoothing_buckets = int(smoothing_buckets)
         self.cascade_shock = float(cascade_shock)
@@ -723,7 +731,9 @@ class MapKernel:
         if not self.cascade_has_variance:
             return _NAN
         sigma = math.sqrt(self.cascade_variance * self.bars_per_day)
-        daily_notional = self.cascade_notional * self.bars_per_day / self.scale
+        daily_notional = (
+            self.cascade_notional * self.bars_per_day / self.scale / self.cascade_notional_divisor
+        )
         arguments = (
             self.long,
             self.short,
