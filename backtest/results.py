@@ -37,11 +37,12 @@ _TABLES: tuple[str, ...] = (
     "heatmap",
     "positions",
     "rejected",
+    "open_trades",
 )
 #: Tables every saved run has (``heatmap`` and ``positions`` are missing from folders saved
 #: before they existed).
 REQUIRED_TABLES: tuple[str, ...] = tuple(
-    name for name in _TABLES if name not in ("heatmap", "positions", "rejected")
+    name for name in _TABLES if name not in ("heatmap", "positions", "rejected", "open_trades")
 )
 
 
@@ -101,6 +102,10 @@ class Results:
         One row per order the broker refused: ``time`` (the bar of the refusal), ``side``,
         ``size``, ``price`` and ``reason`` (e.g. the margin it needed and what was available,
         or the leverage tier it broke).  Empty for folders saved before it existed.
+    open_trades : DataFrame
+        Trades still open after the last bar (not in ``trades``), with the columns of
+        ``trades``: ``exit_time``/``exit_price`` are the last bar's time and close (the mark),
+        ``pnl_gross`` includes the unrealised PnL at that close, ``size`` is the size still open.
 
     Notes
     -----
@@ -125,6 +130,7 @@ class Results:
     heatmap: pd.DataFrame = field(default_factory=pd.DataFrame)
     positions: pd.DataFrame = field(default_factory=pd.DataFrame)
     rejected: pd.DataFrame = field(default_factory=pd.DataFrame)
+    open_trades: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     @property
     def complete(self) -> bool:

@@ -329,8 +329,40 @@ class TradesRecorder(_Recorder):
                 trade.size += quantity
                 trade.peak = max(trade.peak, trade.size)
 
+    def open_frame(self) -> pd.DataFrame:
+        """The ``open_trades`` table: trades still open after the last bar, marked to it.
+
+        Same columns as ``trades``: ``exit_time`` is the last bar's time, ``exit_price`` its
+        close (the mark the equity uses), ``size`` the size still open and ``pnl_gross`` the
+        realised PnL of partial closes plus the unrealised PnL of the rest at that close;
+        ``funding`` counts the settlements up to the last bar.
+        """
+        closed = []
+        for data, trade in self._open.items():
+            count = len(data)
+            if count <= 0 or trade.opened_size <= 0.0:
+                continue
+            position = self.broker.positions[data]
+            mark = float(data.lines.close.array[count - 1])
+            comminfo = self.broker.getcommissioninfo(data)
+            unrealised = comminfo.profitandloss(position.size, position.price, mark)
+            snapshot = _OpenTrade(trade.entry_time, trade.side, trade.bar)
+            snapshot.exit_time = data.lines.datetime.array[count - 1]
+            snapshot.opened_size = trade.opened_size
+            snapshot.entry_value = trade.entry_value
+            snapshot.closed_size = 1.0
+            snapshot.exit_value = mark
+            snapshot.peak = abs(position.size)
+            snapshot.fees = trade.fees
+            snapshot.pnl = trade.pnl + unrealised
+            closed.append((data, snapshot, count))
+        return self._table(closed)
+
     def frame(self) -> pd.DataFrame:
         """The ``trades`` table."""
+        return self._table(self._closed)
+
+    def _table(self, closed: list[tuple[Any, _OpenTrade, int]]) -> pd.DataFrame:
         # Funding paid during each trade, from per-market cumulative sums of the settlements
         # (entry exclusive, exit inclusive): O(trades · log settlements), not a full scan per trade.
         times: dict[str, list[Any]] = {}
@@ -340,7 +372,7 @@ class TradesRecorder(_Recorder):
             running = cumulative.setdefault(event[1], [0.0])
             running.append(running[-1] + event[5])
         rows = []
-        for data, trade, exit_bar in self._closed:
+        for data, trade, exit_bar in closed:
             market_times = times.get(data._name, [])
             running = cumulative.get(data._name, [0.0])
             first = bisect.bisect_right(market_times, trade.entry_time)
@@ -375,7 +407,7 @@ class TradesRecorder(_Recorder):
             frame[name] = frame[name].astype(np.float64)
         frame["liquidated"] = frame["liquidated"].astype(bool)
         frame["bars"] = frame["bars"].astype(np.int64)
-        return _with_symbols(self, frame, [data._name for data, _, _ in self._closed])
+        return _with_symbols(self, frame, [data._name for data, _, _ in closed])
 
 
 class LiquidationsRecorder(_Recorder):
@@ -751,6 +783,9 @@ class ResultsAnalyzer(bt.Analyzer):
     def get_analysis(self) -> dict[str, pd.DataFrame]:  # type: ignore[override]
         """Every table, by Results attribute name."""
         tables = {name: recorder.frame() for name, recorder in self.recorders.items()}
+        trades = self.recorders["trades"]
+        if isinstance(trades, TradesRecorder):
+            tables["open_trades"] = trades.open_frame()
         account = self.recorders["equity"]
         if isinstance(account, PortfolioAccountRecorder):
             tables["positions"] = account.positions()

@@ -213,6 +213,53 @@ def price_range(market: pd.DataFrame, clusters: pd.DataFrame) -> tuple[float, fl
     return low - margin, high + margin
 
 
+def _add_open_trades(figure: go.Figure, open_trades: pd.DataFrame | None, currency: str) -> None:
+    """Mark each trade still open at the end: its entry and, at the last bar, its open PnL."""
+    needed = {"entry_time", "entry_price", "exit_time", "exit_price", "side", "pnl_net"}
+    if open_trades is None or open_trades.empty or not needed <= set(open_trades.columns):
+        return
+    pnl = open_trades["pnl_net"].to_numpy(dtype=np.float64)
+    sides = open_trades["side"].astype(str).to_numpy()
+    figure.add_trace(
+        go.Scatter(
+            x=plot_times(open_trades["entry_time"]),
+            y=open_trades["entry_price"],
+            mode="markers",
+            name="Open trade entry",
+            marker={
+                "symbol": np.where(sides == "long", "triangle-up", "triangle-down"),
+                "size": 11,
+                "color": np.where(sides == "long", UP, DOWN),
+                "line": {"color": "#263238", "width": 1.5},
+            },
+            hovertemplate="open trade entry %{y:,.2f}<extra></extra>",
+        ),
+        row=1,
+        col=1,
+    )
+    figure.add_trace(
+        go.Scatter(
+            x=plot_times(open_trades["exit_time"]),
+            y=open_trades["exit_price"],
+            mode="markers",
+            name="Open at end",
+            marker={
+                "symbol": "diamond-open",
+                "size": 13,
+                "color": np.where(pnl > 0, UP, DOWN),
+                "line": {"width": 2.5},
+            },
+            customdata=np.column_stack([pnl, sides]),
+            hovertemplate=(
+                "still open (%{customdata[1]}) at %{y:,.2f}<br>unrealised net PnL "
+                f"%{{customdata[0]:,.2f}} {escape(currency)}<extra></extra>"
+            ),
+        ),
+        row=1,
+        col=1,
+    )
+
+
 def _trade_markers(trades: pd.DataFrame) -> pd.DataFrame:
     if len(trades) <= MAX_TRADE_MARKERS or "pnl_net" not in trades.columns:
         return trades
@@ -424,6 +471,7 @@ def _add_price(figure: go.Figure, results: Any, currency: str, notes: list[str])
                     row=1,
                     col=1,
                 )
+    _add_open_trades(figure, getattr(results, "open_trades", None), currency)
     liquidations: pd.DataFrame = results.liquidations
     if not liquidations.empty and {"time", "fill_price"} <= set(liquidations.columns):
         loss = liquidations["loss"] if "loss" in liquidations.columns else np.nan

@@ -249,6 +249,18 @@ def trades_table(trades: pd.DataFrame, currency: str) -> str:
     )
 
 
+def open_trades_table(open_trades: pd.DataFrame | None, currency: str) -> str:
+    """Trades still open at the end, marked at the last close (empty text when none)."""
+    if open_trades is None or open_trades.empty:
+        return ""
+    table = trades_table(open_trades, currency).replace('id="trades"', 'id="open-trades"', 1)
+    return (
+        f'<h3 id="open-trades-heading">Open at the end ({len(open_trades):,})</h3>'
+        '<p class="notes">Not closed when the data ended: the exit is the last bar\'s close '
+        "(the mark), the PnL unrealised; not counted in # Trades.</p>" + table
+    )
+
+
 def rejected_table(rejected: pd.DataFrame | None) -> str:
     """The orders the broker refused, with their reasons (empty text when there were none)."""
     if rejected is None or rejected.empty:
@@ -350,6 +362,7 @@ def render_html(results: Any, metrics: Mapping[str, Any]) -> str:
         config_table=config_table(results.config or {}, meta),
         trades_chart=_figure_html(trade_figure, "chart-trades") if trade_figure else "",
         trades_table=trades_table(results.trades, currency)
+        + open_trades_table(getattr(results, "open_trades", None), currency)
         + rejected_table(getattr(results, "rejected", None)),
         footer=_escape(
             f"Generated {generated} by backtest {__version__}. Files beside this page: "
@@ -372,6 +385,15 @@ def _write_csv(frame: pd.DataFrame, target: Path, index_label: str | None) -> No
         pa_csv.write_csv(pa.Table.from_pandas(table, preserve_index=False), temporary)
 
 
+def trades_with_status(results: Any) -> pd.DataFrame:
+    """Closed trades then the trades still open at the end, with a ``status`` column."""
+    trades = results.trades.assign(status="closed")
+    open_trades = getattr(results, "open_trades", None)
+    if open_trades is None or open_trades.empty:
+        return trades
+    return pd.concat([trades, open_trades.assign(status="open")], ignore_index=True)
+
+
 def write_report(results: Any, folder: str | os.PathLike[str]) -> Path:
     """Write the report files of ``results`` into ``folder`` and return the HTML page's path.
 
@@ -386,7 +408,8 @@ def write_report(results: Any, folder: str | os.PathLike[str]) -> Path:
     -------
     Path
         ``folder / "report.html"``.  Beside it: ``metrics.json`` (every metric, NaN as null),
-        ``equity.csv`` (the per-bar equity table), ``trades.csv`` and ``report.png``.  A
+        ``equity.csv`` (the per-bar equity table), ``trades.csv`` (closed trades, then those
+        still open at the end, marked at the last close; column ``status``) and ``report.png``.  A
         portfolio run's metrics are the account's (:mod:`backtest.report.portfolio`), its
         per-symbol metrics go to ``symbols.csv`` and its PNG draws the first symbol.
     """
@@ -401,7 +424,7 @@ def write_report(results: Any, folder: str | os.PathLike[str]) -> Path:
         pictured = results.for_symbol(results.symbols[0])  # the PNG draws the first symbol
     _atomic_write(dumps(dict(metrics), indent=2) + "\n", path / REPORT_FILES["metrics"])
     _write_csv(results.equity, path / REPORT_FILES["equity"], "time")
-    _write_csv(results.trades, path / REPORT_FILES["trades"], None)
+    _write_csv(trades_with_status(results), path / REPORT_FILES["trades"], None)
     write_png(pictured, metrics, path / REPORT_FILES["png"])
     target = path / REPORT_FILES["html"]
     _atomic_write(render_html(results, metrics), target)

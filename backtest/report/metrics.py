@@ -487,6 +487,10 @@ def compute_metrics(
         float(in_position.mean() * 100.0) if in_position is not None and len(in_position) else 0.0
     )
     out.update(_trade_metrics(trades, currency))
+    open_trades = getattr(results, "open_trades", None)
+    has_open = open_trades is not None and not open_trades.empty
+    out["Open Trades"] = len(open_trades) if has_open else 0
+    out[f"Open Trades PnL [{currency}]"] = _sum(open_trades, "pnl_net") if has_open else 0.0
     out.update(_perpetual_metrics(results, net_pnl, in_position, currency, cluster_band_pct))
     return out
 

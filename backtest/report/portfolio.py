@@ -48,6 +48,7 @@ def combined_view(results: Any) -> Any:
         funding=results.funding,
         near_misses=results.near_misses,
         rejected=getattr(results, "rejected", None),
+        open_trades=getattr(results, "open_trades", None),
     )
 
 

@@ -57,6 +57,7 @@ SUMMARY_ROWS: tuple[tuple[str, str], ...] = (
     ("Sharpe", "Sharpe"),
     ("Sortino", "Sortino"),
     ("Trades", "# Trades"),
+    ("Open at end", "Open Trades"),
     ("Rejected orders", "Rejected Orders"),
     ("Win rate", "Win Rate [%]"),
     ("Own liquidations", "Liquidations"),

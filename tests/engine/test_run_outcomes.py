@@ -225,3 +225,50 @@ def test_bad_slippage_settings_are_refused(fields, message):
 
     with pytest.raises(ConfigError, match=message.replace("[", r"\[").replace(")", r"\)")):
         RunConfig(**fields)
+
+
+# -- open positions at the end -----------------------------------------------------------------
+
+
+def test_a_position_open_at_the_end_is_listed_marked_and_counted(
+    frame_factory, run_script, tmp_path
+):
+    # Buy 10 at bar 1's open 100 and hold: the data ends at a close of 105, so the open trade
+    # shows exit_price 105 and an unrealised PnL of 10 x 5 = 50 (no fees).
+    frame = frame_factory([100.0, 100.0, 102.0, 104.0, 105.0])
+    results = run_script(frame, {0: [("buy", {"size": 10.0})]}, cash=1_000.0)
+    assert results.trades.empty
+    assert len(results.open_trades) == 1
+    row = results.open_trades.iloc[0]
+    assert row["side"] == "long" and row["size"] == 10.0
+    assert row["entry_price"] == 100.0 and row["exit_price"] == 105.0
+    assert row["pnl_gross"] == pytest.approx(50.0) and row["pnl_net"] == pytest.approx(50.0)
+    assert row["exit_time"] == frame.index[-1]
+    metrics = compute_metrics(results)
+    assert metrics["Open Trades"] == 1 and metrics["# Trades"] == 0
+    assert metrics["Open Trades PnL [USDT]"] == pytest.approx(50.0)
+    assert "Open at end" in format_summary(metrics)
+    from backtest.report import write_report
+
+    page = write_report(results, tmp_path / "report").read_text(encoding="utf-8")
+    assert "Open at the end (1)" in page and "Open at end" in page  # table and chart marker
+    csv = pd.read_csv(tmp_path / "report" / "trades.csv")
+    assert csv["status"].tolist() == ["open"] and csv["pnl_net"].iloc[0] == pytest.approx(50.0)
+
+
+def test_a_partly_closed_open_trade_adds_realised_and_unrealised(frame_factory, run_script):
+    # Buy 10 at 100, sell 4 at bar 3's open 104 (realised 16), 6 left marked at 103: +18.
+    frame = frame_factory([100.0, 100.0, 104.0, 104.0, 103.0])
+    script = {0: [("buy", {"size": 10.0})], 2: [("sell", {"size": 4.0})]}
+    results = run_script(frame, script, cash=1_000.0)
+    row = results.open_trades.iloc[0]
+    assert row["size"] == 6.0
+    assert row["pnl_gross"] == pytest.approx(16.0 + 18.0)
+
+
+def test_a_flat_end_has_no_open_trades(frame_factory, run_script):
+    frame = frame_factory([100.0] * 5)
+    script = {0: [("buy", {"size": 1.0})], 2: [("close", {})]}
+    results = run_script(frame, script, cash=1_000.0)
+    assert len(results.trades) == 1 and results.open_trades.empty
+    assert compute_metrics(results)["Open Trades"] == 0

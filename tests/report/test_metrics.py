@@ -384,7 +384,7 @@ def test_metric_keys_carry_units_and_values_are_never_infinite(sample_results):
     unitless = {
         "Strategy", "Symbol", "Timeframe", "Start", "End", "Bars", "Sharpe", "Sortino",
         "Calmar", "Profit Factor", "# Trades", "Long Trades", "Short Trades",
-        "Funding Payments", "Liquidations", "Near Misses", "Rejected Orders",
+        "Funding Payments", "Liquidations", "Near Misses", "Rejected Orders", "Open Trades",
         "Max. Drawdown Start",
         "Max. Drawdown Trough", "Max. Drawdown End",
     }  # fmt: skip
