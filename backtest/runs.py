@@ -30,6 +30,7 @@ class RunOutcome:
     results: Results
     metrics: dict[str, Any]
     folder: Path
+    warnings: list[str] = dataclasses.field(default_factory=list)
 
     @property
     def report_path(self) -> Path:
@@ -48,6 +49,7 @@ class RunOutcome:
             "folder": str(self.folder),
             "report": str(self.report_path),
             "metrics": self.metrics,
+            "warnings": list(self.warnings),
         }
         if getattr(self.results, "portfolio", False):
             from backtest.report.portfolio import symbol_metrics
@@ -238,6 +240,11 @@ def execute_run(
     results = run(config, strategy_class=strategy_class, progress=progress)
     warn_rejected(results)
     metrics = compute_metrics(results)
+    from backtest.report.realism import run_warnings
+
+    warnings = run_warnings(results, metrics)
+    for warning in warnings:
+        logging.getLogger("backtest.run").warning(f"warning: {warning}")
     folder = report_folder if report_folder is not None else reports_root / results.meta["run_id"]
     try:
         with staged_folder(folder) as staging:
@@ -249,4 +256,4 @@ def execute_run(
             f"cannot write the run to {folder}: {error.strerror or error}; "
             "pass --report DIR with a writable folder"
         ) from error
-    return RunOutcome(results=results, metrics=metrics, folder=folder)
+    return RunOutcome(results=results, metrics=metrics, folder=folder, warnings=warnings)

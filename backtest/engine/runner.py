@@ -407,6 +407,7 @@ def run(
         "warmup": dict(split.info),
         "data_files": _data_files(frame),
         "tiers": {config.symbol: snapshot_name(tiers)},
+        "funding_settlements": _funding_settlements(frame),
     }
     try:
         strategies = cerebro.run()
@@ -428,6 +429,13 @@ def run(
     strategy = strategies[0]
     heatmap = heatmap_table(frame, _map_params(config, strategy), warmup=split.warmup)
     return _collect(config, meta, frame, strategy, heatmap=heatmap)
+
+
+def _funding_settlements(frame: pd.DataFrame) -> int:
+    """How many funding settlements the traded bars carry (0: no funding series for them)."""
+    if "funding_rate" not in frame.columns:
+        return 0
+    return int(frame["funding_rate"].notna().sum())
 
 
 def _data_files(frame: pd.DataFrame) -> dict[str, Any]:

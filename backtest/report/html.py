@@ -339,6 +339,15 @@ def render_html(results: Any, metrics: Mapping[str, Any]) -> str:
             f"(status {_escape(meta.get('status'))}): {_escape(reason)}. "
             "The tables below are partial.</div>"
         )
+    from backtest.report.realism import run_warnings
+
+    gaps = run_warnings(results, metrics)
+    if gaps:
+        banner += (
+            '<div class="banner" id="warnings"><strong>Read with care:</strong><ul>'
+            + "".join(f"<li>{_escape(gap)}</li>" for gap in gaps)
+            + "</ul></div>"
+        )
     template = Template(
         resources.files("backtest.report")
         .joinpath("templates/report.html")

@@ -43,6 +43,13 @@ DEFAULT_CLUSTER_BAND_PCT = 0.5
 #: A per-bar standard deviation below this is treated as zero (a flat or constant-growth curve).
 _ZERO_VOLATILITY = 1e-12
 
+#: Runs spanning fewer days than this get n/a for the figures that extrapolate their return to
+#: a year (Return (Ann.), CAGR, Calmar): a week's return compounded 52 times says nothing.
+MIN_ANNUALISED_DAYS = 30.0
+
+#: The metrics :data:`MIN_ANNUALISED_DAYS` applies to.
+EXTRAPOLATED_METRICS: tuple[str, ...] = ("Return (Ann.) [%]", "CAGR [%]", "Calmar")
+
 #: "Max. Drawdown End" of a drawdown still open at the last bar.
 NOT_RECOVERED = "not recovered"
 
@@ -412,7 +419,10 @@ def _cost_total(equity: pd.DataFrame, column: str) -> float | None:
 
 
 def compute_metrics(
-    results: Any, *, cluster_band_pct: float = DEFAULT_CLUSTER_BAND_PCT
+    results: Any,
+    *,
+    cluster_band_pct: float = DEFAULT_CLUSTER_BAND_PCT,
+    min_annualised_days: float = MIN_ANNUALISED_DAYS,
 ) -> dict[str, Metric]:
     """Return every metric of a run as an ordered flat dict whose keys carry their units.
 
@@ -422,6 +432,8 @@ def compute_metrics(
         The run (only its tables, ``config`` and ``meta`` are read).
     cluster_band_pct : float
         Half-width of a cluster band for ``"Time in Clusters [%]"``.
+    min_annualised_days : float
+        Runs spanning fewer days get NaN for :data:`EXTRAPOLATED_METRICS` (0 keeps them).
 
     Returns
     -------
@@ -429,7 +441,9 @@ def compute_metrics(
         Strings (names, ISO times), ints (counts) and floats (NaN where undefined; see the
         module notes).  ``Net PnL = Trading PnL + Funding PnL - Fees`` holds by construction.
         A portfolio run's are the account's
-        (:func:`backtest.report.portfolio.compute_portfolio_metrics`).
+        (:func:`backtest.report.portfolio.compute_portfolio_metrics`).  ``Funding PnL`` is NaN
+        when the run had funding on but no funding series covered its bars (``meta``
+        ``funding_settlements == 0``): funding was not charged, which is not a zero result.
     """
     if getattr(results, "portfolio", False):
         from backtest.report.portfolio import compute_portfolio_metrics
@@ -492,6 +506,11 @@ def compute_metrics(
     out["Open Trades"] = len(open_trades) if has_open else 0
     out[f"Open Trades PnL [{currency}]"] = _sum(open_trades, "pnl_net") if has_open else 0.0
     out.update(_perpetual_metrics(results, net_pnl, in_position, currency, cluster_band_pct))
+    if values.size > 1 and span_seconds < min_annualised_days * 86400.0:
+        for name in EXTRAPOLATED_METRICS:
+            out[name] = math.nan
+    if config.get("funding", True) and meta.get("funding_settlements") == 0:
+        out[f"Funding PnL [{currency}]"] = math.nan
     return out
 
 
@@ -540,7 +559,7 @@ def _perpetual_metrics(
     fees_paid = _cost_total(equity, "fees_cum")
     if fees_paid is None:
         fees_paid = _sum(results.orders, "fee")
-    funding_pnl = -funding_paid
+    funding_pnl = 0.0 - funding_paid  # 0.0, not -0.0, when nothing was paid
     out: dict[str, Metric] = {}
     out[f"Trading PnL [{currency}]"] = net_pnl - funding_pnl + fees_paid
     out[f"Funding PnL [{currency}]"] = funding_pnl

@@ -6,6 +6,7 @@ Prices are written by hand so that each expected number can be checked on paper.
 from __future__ import annotations
 
 import logging
+import math
 
 import pandas as pd
 import pytest
@@ -272,3 +273,56 @@ def test_a_flat_end_has_no_open_trades(frame_factory, run_script):
     results = run_script(frame, script, cash=1_000.0)
     assert len(results.trades) == 1 and results.open_trades.empty
     assert compute_metrics(results)["Open Trades"] == 0
+
+
+# -- realism warnings --------------------------------------------------------------------------
+
+
+def test_a_run_without_a_funding_series_says_funding_was_not_charged(frame_factory, run_script):
+    from backtest.report.realism import run_warnings
+
+    script = {0: [("buy", {"size": 1.0})]}
+    bare = run_script(frame_factory([100.0] * 5), script, cash=1_000.0)
+    assert bare.meta["funding_settlements"] == 0
+    metrics = compute_metrics(bare)
+    assert math.isnan(metrics["Funding PnL [USDT]"])
+    assert "funding was not charged" in " ".join(run_warnings(bare, metrics))
+    assert "Funding PnL" in format_summary(metrics) and "n/a" in format_summary(metrics)
+    # with a series (one settlement at bar 3) funding is charged and the warning is gone
+    funded = run_script(frame_factory([100.0] * 5, funding={3: 0.0001}), script, cash=1_000.0)
+    funded_metrics = compute_metrics(funded)
+    assert funded_metrics["Funding PnL [USDT]"] == pytest.approx(-0.01)
+    assert not any("funding" in text for text in run_warnings(funded, funded_metrics))
+
+
+def test_until_past_the_data_names_the_range_used(frame_factory, run_script):
+    from backtest.report.realism import run_warnings
+
+    frame = frame_factory([100.0] * 5)  # 2025-10-01 00:00 .. 04:00, hourly
+    results = run_script(frame, {}, cash=1_000.0, until="2025-11-01")
+    (text,) = [item for item in run_warnings(results) if "--until" in item]
+    assert "2025-10-01 00:00 UTC → 2025-10-01 04:00 UTC" in text
+    inside = run_script(frame, {}, cash=1_000.0, until="2025-10-01T05:00")
+    assert not any("--until" in item for item in run_warnings(inside))
+
+
+def test_annualised_figures_of_a_short_run_are_na_with_a_note(frame_factory, run_script):
+    from backtest.report.realism import run_warnings
+
+    frame = frame_factory([100.0, 100.0, 101.0, 102.0, 103.0])
+    results = run_script(frame, {0: [("buy", {"size": 1.0})]}, cash=1_000.0)
+    metrics = compute_metrics(results)
+    for name in ("Return (Ann.) [%]", "CAGR [%]", "Calmar"):
+        assert math.isnan(metrics[name]), name
+    assert metrics["Return [%]"] == pytest.approx(0.3)  # 3 on 1,000: not annualised, kept
+    assert any("30-day minimum" in text for text in run_warnings(results, metrics))
+    kept = compute_metrics(results, min_annualised_days=0)
+    assert math.isfinite(kept["CAGR [%]"])
+
+
+def test_the_report_shows_the_warnings(frame_factory, run_script):
+    from backtest.report.html import render_html
+
+    results = run_script(frame_factory([100.0] * 5), {0: [("buy", {"size": 1.0})]}, cash=1_000.0)
+    page = render_html(results, compute_metrics(results))
+    assert 'id="warnings"' in page and "funding was not charged" in page

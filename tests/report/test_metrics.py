@@ -326,7 +326,7 @@ def tiny_results() -> Results:
 
 
 def test_compute_metrics_on_a_hand_made_run():
-    metrics = compute_metrics(tiny_results())
+    metrics = compute_metrics(tiny_results(), min_annualised_days=0)
     assert metrics["Strategy"] == "Tiny"
     assert metrics["Start"] == "2025-10-10T00:00:00+00:00"
     assert metrics["End"] == "2025-10-10T04:00:00+00:00"
@@ -408,7 +408,7 @@ def test_no_trades_flat_equity():
     )
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        metrics = compute_metrics(results)
+        metrics = compute_metrics(results, min_annualised_days=0)
     assert metrics["Return [%]"] == 0.0
     assert metrics["CAGR [%]"] == 0.0
     assert metrics["Volatility (Ann.) [%]"] == 0.0
