@@ -69,10 +69,13 @@ class Results:
     trades : DataFrame
         One row per closed trade: ``entry_time``, ``exit_time``, ``side`` (``"long"`` or
         ``"short"``), ``size`` (base units, positive), ``entry_price``, ``exit_price``,
-        ``pnl_gross``, ``fees``, ``funding``, ``pnl_net``, ``liquidated`` (bool), ``bars``.
+        ``pnl_gross``, ``fees``, ``funding``, ``pnl_net``, ``liquidated`` (bool), ``bars``,
+        ``exit_reason`` (the closing order's ``reason=``, e.g. ``"take-profit"``; ``"strategy"``
+        when it gave none, ``"liquidation"``; ``"end of data"`` in ``open_trades``).
     orders : DataFrame
         One row per executed order: ``time``, ``side`` (``"buy"``/``"sell"``), ``size``,
-        ``price``, ``fee``, ``reason`` (``"strategy"`` or ``"liquidation"``).
+        ``price``, ``fee``, ``reason`` (the ``reason=`` the strategy gave the order, e.g.
+        ``self.close(reason="stop")``; ``"strategy"`` when none; ``"liquidation"``).
     liquidations : DataFrame
         One row per forced close of the strategy's own position: ``time``, ``side``, ``size``,
         ``liquidation_price``, ``fill_price``, ``loss`` (positive), ``fee``, ``gap`` (bool).

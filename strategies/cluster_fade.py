@@ -83,8 +83,12 @@ class ClusterFade(backtest.Strategy):
             change = self.data.close[0] / self.entry_price - 1.0
             gain = change if size > 0 else -change
             held = len(self) - self.entry_bar
-            if gain >= self.p.take_profit or gain <= -self.p.stop_loss or held >= self.p.hold_bars:
-                self.target_exposure(0.0)
+            if gain >= self.p.take_profit:
+                self.target_exposure(0.0, reason="take-profit")
+            elif gain <= -self.p.stop_loss:
+                self.target_exposure(0.0, reason="stop")
+            elif held >= self.p.hold_bars:
+                self.target_exposure(0.0, reason="time")
             return
         if self._swept("long"):
             self._arm("long")

@@ -54,6 +54,7 @@ TRADE_COLUMNS: tuple[str, ...] = (
     "pnl_net",
     "liquidated",
     "bars",
+    "exit_reason",
 )
 ORDER_COLUMNS: tuple[str, ...] = ("time", "side", "size", "price", "fee", "reason")
 REJECTED_COLUMNS: tuple[str, ...] = ("time", "side", "size", "price", "reason")
@@ -249,7 +250,6 @@ class RejectedRecorder(_Recorder):
         frame = _frame(self._rows, REJECTED_COLUMNS, ("time",))
         for name in ("size", "price"):
             frame[name] = frame[name].astype(np.float64)
-        frame["reason"] = frame["reason"].astype(object)
         return _with_symbols(self, frame, self._symbols)
 
 
@@ -266,6 +266,7 @@ class _OpenTrade:
         "opened_size",
         "peak",
         "pnl",
+        "reason",
         "side",
         "size",
     )
@@ -280,6 +281,7 @@ class _OpenTrade:
         self.entry_value = self.exit_value = 0.0
         self.fees = self.pnl = 0.0
         self.liquidated = False
+        self.reason = ""
 
 
 class TradesRecorder(_Recorder):
@@ -313,6 +315,7 @@ class TradesRecorder(_Recorder):
                 trade.pnl += bit.pnl
                 trade.size -= quantity
                 trade.liquidated = trade.liquidated or liquidation
+                trade.reason = str(order.info.get("reason") or "strategy")
                 if trade.size <= _TRADE_DUST * trade.peak:
                     trade.exit_time = bit.dt
                     self._closed.append((data, trade, len(data)))
@@ -355,6 +358,7 @@ class TradesRecorder(_Recorder):
             snapshot.peak = abs(position.size)
             snapshot.fees = trade.fees
             snapshot.pnl = trade.pnl + unrealised
+            snapshot.reason = "end of data"
             closed.append((data, snapshot, count))
         return self._table(closed)
 
@@ -392,6 +396,7 @@ class TradesRecorder(_Recorder):
                     trade.pnl - trade.fees - funding,
                     trade.liquidated,
                     exit_bar - trade.bar,
+                    trade.reason,
                 )
             )
         frame = _frame(rows, TRADE_COLUMNS, ("entry_time", "exit_time"))

@@ -55,9 +55,7 @@ _DUST = 1e-9
 _NAN = math.nan
 
 
-def slippage_fraction(
-    model: str, slippage: float, open_: float, high: float, low: float
-) -> float:
+def slippage_fraction(model: str, slippage: float, open_: float, high: float, low: float) -> float:
     """How far (a fraction of the price) a taker fill moves against the order on this bar.
 
     ``"fixed"``: ``slippage`` itself (0.0005 = 5 basis points on every taker fill).
@@ -296,6 +294,12 @@ class PerpetualBroker(bt.brokers.BackBroker):
         ConfigError
             When ``leverage`` is not a number > 0 or the size is not a finite number.
         """
+        reason = order.info.get("reason")
+        if reason is not None and (not isinstance(reason, str) or reason == "liquidation"):
+            raise ConfigError(
+                f"order reason={reason!r} must be a text such as 'take-profit' or 'stop'; "
+                "'liquidation' is the broker's own"
+            )
         requested = order.info.get("leverage")
         if requested is not None:
             if isinstance(requested, bool) or not isinstance(requested, int | float):

@@ -195,6 +195,7 @@ _TRADE_COLUMNS = (
     ("pnl_net", "Net PnL"),
     ("bars", "Bars"),
     ("liquidated", "Liquidated"),
+    ("exit_reason", "Exit reason"),
 )
 
 
@@ -246,6 +247,52 @@ def trades_table(trades: pd.DataFrame, currency: str) -> str:
         f'<p class="notes">Amounts in {_escape(currency)}.</p>'
         f'<div class="scroll"><table class="trades" id="trades"><thead><tr>{header}</tr></thead>'
         f"<tbody>{''.join(body)}</tbody></table></div>{note}"
+    )
+
+
+def pnl_by_reason(results: Any) -> pd.DataFrame:
+    """Trades grouped by ``exit_reason``: count, wins, net PnL total and mean, by total PnL.
+
+    Trades still open at the end count under ``"end of data"`` (their PnL is unrealised).
+    """
+    frames = [results.trades, getattr(results, "open_trades", None)]
+    frames = [f for f in frames if f is not None and not f.empty and "exit_reason" in f.columns]
+    if not frames:
+        return pd.DataFrame(columns=["exit_reason", "trades", "win_rate_pct", "pnl_net", "mean"])
+    trades = pd.concat([f[["exit_reason", "pnl_net"]] for f in frames], ignore_index=True)
+    trades["won"] = trades["pnl_net"].astype(np.float64) > 0.0
+    grouped = trades.groupby("exit_reason", sort=False)
+    table = pd.DataFrame(
+        {
+            "trades": grouped.size(),
+            "win_rate_pct": grouped["won"].mean() * 100.0,
+            "pnl_net": grouped["pnl_net"].sum(),
+            "mean": grouped["pnl_net"].mean(),
+        }
+    )
+    table = table.sort_values("pnl_net", ascending=False, kind="stable")
+    return table.reset_index()
+
+
+def reason_table(results: Any, currency: str) -> str:
+    """The report's "PnL by exit reason" table (empty text without trades)."""
+    table = pnl_by_reason(results)
+    if table.empty:
+        return ""
+    rows = "".join(
+        f"<tr><td>{_escape(row.exit_reason)}</td><td>{int(row.trades):,}</td>"
+        f"<td>{row.win_rate_pct:,.1f}</td>"
+        f'<td class="{"pos" if row.pnl_net > 0 else "neg" if row.pnl_net < 0 else ""}">'
+        f"{row.pnl_net:,.2f}</td><td>{row.mean:,.2f}</td></tr>"
+        for row in table.itertuples(index=False)
+    )
+    return (
+        f'<h3 id="pnl-by-reason">PnL by exit reason [{_escape(currency)}]</h3>'
+        '<p class="notes">The closing order\'s reason (a strategy sets it: '
+        'self.close(reason="stop")); "strategy" when it gave none.</p>'
+        '<table class="trades" id="reasons"><thead><tr><th>exit reason</th><th>trades</th>'
+        "<th>win rate [%]</th><th>net PnL</th><th>mean net PnL</th></tr></thead>"
+        f"<tbody>{rows}</tbody></table>"
     )
 
 
@@ -370,7 +417,8 @@ def render_html(results: Any, metrics: Mapping[str, Any]) -> str:
         monthly_table=monthly_table(results.equity),
         config_table=config_table(results.config or {}, meta),
         trades_chart=_figure_html(trade_figure, "chart-trades") if trade_figure else "",
-        trades_table=trades_table(results.trades, currency)
+        trades_table=reason_table(results, currency)
+        + trades_table(results.trades, currency)
         + open_trades_table(getattr(results, "open_trades", None), currency)
         + rejected_table(getattr(results, "rejected", None)),
         footer=_escape(

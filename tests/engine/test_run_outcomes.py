@@ -326,3 +326,51 @@ def test_the_report_shows_the_warnings(frame_factory, run_script):
     results = run_script(frame_factory([100.0] * 5), {0: [("buy", {"size": 1.0})]}, cash=1_000.0)
     page = render_html(results, compute_metrics(results))
     assert 'id="warnings"' in page and "funding was not charged" in page
+
+
+# -- exit reasons ------------------------------------------------------------------------------
+
+
+def test_exit_reasons_set_by_the_strategy_reach_orders_trades_and_the_report(
+    frame_factory, run_script
+):
+    from backtest.report.html import pnl_by_reason, render_html
+
+    # Trade 1: buy 10 at 100, closed at 102 with reason "take-profit" (+20).  Trade 2: buy 10
+    # at 102, closed at 101 with no reason (-10, "strategy").  Trade 3: buy 10 at 101, still
+    # open at the last close 103 ("end of data", +20 unrealised).
+    # (an order sent on bar k fills at bar k+1's open, which is bar k's close)
+    frame = frame_factory([100.0, 102.0, 102.0, 101.0, 101.0, 101.0, 103.0])
+    script = {
+        0: [("buy", {"size": 10.0, "reason": "entry-signal"})],
+        1: [("close", {"reason": "take-profit"})],
+        2: [("buy", {"size": 10.0})],
+        3: [("close", {})],
+        4: [("buy", {"size": 10.0})],
+    }
+    results = run_script(frame, script, cash=10_000.0)
+    assert results.orders["reason"].tolist()[:3] == ["entry-signal", "take-profit", "strategy"]
+    assert results.trades["exit_reason"].tolist() == ["take-profit", "strategy"]
+    assert results.open_trades["exit_reason"].tolist() == ["end of data"]
+    table = pnl_by_reason(results).set_index("exit_reason")
+    assert table.loc["take-profit", "pnl_net"] == pytest.approx(20.0)
+    assert table.loc["strategy", "pnl_net"] == pytest.approx(-10.0)
+    assert table.loc["end of data", "pnl_net"] == pytest.approx(20.0)
+    assert table["trades"].sum() == 3
+    page = render_html(results, compute_metrics(results))
+    assert "PnL by exit reason" in page and "take-profit" in page
+
+
+def test_a_liquidated_trade_exits_with_reason_liquidation(frame_factory, run_script):
+    closes = [100.0, 100.0, 85.0, 85.0]
+    frame = frame_factory(closes, lows=[100.0, 100.0, 80.0, 85.0])
+    results = run_script(frame, {0: [("buy", {"size": 10.0, "leverage": 10})]}, cash=1_000.0)
+    assert results.trades["exit_reason"].tolist() == ["liquidation"]
+
+
+def test_a_strategy_cannot_claim_the_liquidation_reason(frame_factory, run_script):
+    from backtest.errors import PluginError
+
+    frame = frame_factory([100.0] * 4)
+    with pytest.raises(PluginError, match="'liquidation' is the broker's own"):
+        run_script(frame, {0: [("buy", {"size": 1.0, "reason": "liquidation"})]}, cash=1_000.0)
