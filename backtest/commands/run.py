@@ -38,7 +38,7 @@ def register(subparsers: Any) -> None:
     add_run_arguments(parser)
 
     output = parser.add_argument_group("output")
-    output.add_argument("--config", help="TOML run file; flags override it")
+    output.add_argument("--config", help="TOML run file; flags override it (default: none)")
     output.add_argument(
         "--report",
         metavar="DIR",
@@ -78,9 +78,14 @@ def add_run_arguments(parser: argparse.ArgumentParser, *, swept: bool = False) -
     )
     market.add_argument("--timeframe", help="candle timeframe, e.g. 5m, 1h (default 5m)")
     market.add_argument(
-        "--since", help="first bar, UTC date or time (2025-10-01, 2025-10-01T12:00)"
+        "--since",
+        help="first bar, UTC date or time (2025-10-01, 2025-10-01T12:00; default: the first "
+        "stored bar)",
     )
-    market.add_argument("--until", help="last bar (exclusive), UTC date or time")
+    market.add_argument(
+        "--until",
+        help="last bar (exclusive), UTC date or time (default: after the last stored bar)",
+    )
     market.add_argument(
         "--warmup",
         metavar="SPAN",
@@ -93,7 +98,8 @@ def add_run_arguments(parser: argparse.ArgumentParser, *, swept: bool = False) -
 
     strategy = parser.add_argument_group("strategy")
     strategy.add_argument(
-        "--strategy", help="name from `backtest strategies`, file.py:Class or module:Class"
+        "--strategy",
+        help="name from `backtest strategies`, file.py:Class or module:Class (default ClusterFade)",
     )
     strategy.add_argument(
         "-p",
@@ -101,35 +107,45 @@ def add_run_arguments(parser: argparse.ArgumentParser, *, swept: bool = False) -
         action="append",
         default=[],
         metavar="NAME=VALUE",
-        help=f"{fixed}strategy parameter (repeatable)",
+        help=f"{fixed}strategy parameter (repeatable; defaults: `backtest strategies`)",
     )
     strategy.add_argument(
         "--map",
         action="append",
         default=[],
         metavar="NAME=VALUE",
-        help=f"{fixed}liquidation-map parameter (repeatable)",
+        help=f"{fixed}liquidation-map parameter (repeatable; default: the calibrated map)",
     )
     strategy.add_argument(
         "--map-profile",
         metavar="FILE",
         help="liquidation-map profile (TOML [map] table, e.g. from `backtest calibrate`); "
-        "--map values override it",
+        "--map values override it (default: the built-in calibrated parameters)",
     )
 
     broker = parser.add_argument_group("broker")
-    broker.add_argument("--cash", type=float, help="starting wallet balance, quote currency")
+    broker.add_argument(
+        "--cash", type=float, help="starting wallet balance, quote currency (default 10000)"
+    )
     broker.add_argument(
         "--leverage",
         type=float,
         help="leverage setting of new positions (default 3): sets the margin locked, notional / "
         "leverage, not the position's size, which the strategy decides",
     )
-    broker.add_argument("--margin-mode", choices=("isolated", "cross"), help="margin mode")
     broker.add_argument(
-        "--fees", metavar="MAKER[,TAKER]", help="fees as fractions, e.g. 0.0002,0.0005"
+        "--margin-mode", choices=("isolated", "cross"), help="margin mode (default isolated)"
     )
-    broker.add_argument("--no-funding", action="store_true", help="do not charge or pay funding")
+    broker.add_argument(
+        "--fees",
+        metavar="MAKER[,TAKER]",
+        help="fees as fractions (default 0.0002,0.0005: maker 0.02 %%, taker 0.05 %%)",
+    )
+    broker.add_argument(
+        "--no-funding",
+        action="store_true",
+        help="do not charge or pay funding (default: charged at the stored settlements)",
+    )
     broker.add_argument(
         "--slippage",
         type=float,

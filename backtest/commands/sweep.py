@@ -56,18 +56,20 @@ def register(subparsers: Any) -> None:
         help="metric to rank by; a unique part of its name is enough (default Sharpe)",
     )
     sweep.add_argument(
-        "--ascending", action="store_true", help="rank smaller values of the metric first"
+        "--ascending",
+        action="store_true",
+        help="rank smaller values of the metric first (default: larger first)",
     )
     sweep.add_argument(
         "--walk-forward",
         metavar="TRAIN:TEST",
         help="rolling windows, e.g. 5d:2d: the best parameters of each train span run on the "
-        "next test span; the test spans' equity is stitched",
+        "next test span; the test spans' equity is stitched (default: no walk-forward)",
     )
     sweep.add_argument(
         "--allow-large-grid",
         action="store_true",
-        help=f"run a grid of more than {MAX_GRID_RUNS:,} combinations (refused otherwise)",
+        help=f"run a grid of more than {MAX_GRID_RUNS:,} combinations (default: refused)",
     )
     where = sweep.add_mutually_exclusive_group()
     where.add_argument(
@@ -80,20 +82,26 @@ def register(subparsers: Any) -> None:
         "--scheduler",
         metavar="ADDRESS",
         help="run on a Dask cluster, e.g. tcp://10.0.0.5:8786 (its workers need this "
-        "package and the data)",
+        "package and the data; default: local workers)",
     )
 
     add_run_arguments(parser, swept=True)
 
     output = parser.add_argument_group("output")
-    output.add_argument("--config", help="TOML run file with an optional [sweep] table")
+    output.add_argument(
+        "--config", help="TOML run file with an optional [sweep] table (default: none)"
+    )
     output.add_argument(
         "--out",
         metavar="DIR",
         help="sweep folder (default sweeps/<strategy>-<grid hash>; the same folder resumes)",
     )
     output.add_argument(
-        "--reports-top", type=int, default=0, metavar="K", help="write full reports of the K best"
+        "--reports-top",
+        type=int,
+        default=0,
+        metavar="K",
+        help="write full reports of the K best (default 0)",
     )
     output.add_argument(
         "--heatmap",

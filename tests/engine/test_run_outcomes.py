@@ -374,3 +374,43 @@ def test_a_strategy_cannot_claim_the_liquidation_reason(frame_factory, run_scrip
     frame = frame_factory([100.0] * 4)
     with pytest.raises(PluginError, match="'liquidation' is the broker's own"):
         run_script(frame, {0: [("buy", {"size": 1.0, "reason": "liquidation"})]}, cash=1_000.0)
+
+
+# -- help shows every default ------------------------------------------------------------------
+
+
+def _help_of(command):
+    from backtest.cli import build_parser
+
+    parser = build_parser()
+    subparsers = next(a for a in parser._actions if a.__class__.__name__ == "_SubParsersAction")
+    return subparsers.choices[command]
+
+
+@pytest.mark.parametrize("command", ["run", "sweep"])
+def test_every_run_option_names_its_default_and_it_is_the_real_one(command):
+    from backtest.engine import RunConfig
+
+    defaults = RunConfig()
+    parser = _help_of(command)
+    helps = {
+        option: action.help or "" for action in parser._actions for option in action.option_strings
+    }
+    expected = {
+        "--symbol": defaults.symbol,
+        "--exchange": defaults.exchange,
+        "--timeframe": defaults.timeframe,
+        "--strategy": defaults.strategy,
+        "--cash": f"{defaults.cash:g}",
+        "--leverage": f"{defaults.leverage:g}",
+        "--margin-mode": defaults.margin_mode,
+        "--fees": f"{defaults.maker_fee:g},{defaults.taker_fee:g}",
+        "--slippage": f"default {defaults.slippage:g}",
+        "--slippage-model": defaults.slippage_model,
+    }
+    for option, value in expected.items():
+        assert value in helps[option], (option, helps[option])
+    skipped = {"-h", "--help", "--json", "-q", "--quiet", "-v", "--verbose", "-g", "--grid"}
+    for option, text in helps.items():
+        if option.startswith("-") and option not in skipped and "repeatable" not in text:
+            assert "default" in text, option
