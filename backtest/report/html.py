@@ -191,7 +191,7 @@ _TRADE_COLUMNS = (
     ("exit_price", "Exit price"),
     ("pnl_gross", "Gross PnL"),
     ("fees", "Fees"),
-    ("funding", "Funding"),
+    ("funding_pnl", "Funding PnL"),
     ("pnl_net", "Net PnL"),
     ("bars", "Bars"),
     ("liquidated", "Liquidated"),
@@ -215,10 +215,28 @@ def _cell(column: str, value: Any) -> str:
     return str(value)
 
 
+def with_pnl_signs(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with funding as PnL, as the console and the metrics show it (paid < 0).
+
+    The saved tables count funding as a cost (``funding``, ``funding_cum``: positive = paid);
+    what a reader sees (report, ``trades.csv``, ``equity.csv``) uses one convention with the
+    console's ``Funding PnL``: ``funding_pnl`` and ``funding_pnl_cum``, negative when paid.
+    """
+    renamed = {"funding": "funding_pnl", "funding_cum": "funding_pnl_cum"}
+    present = {old: new for old, new in renamed.items() if old in frame.columns}
+    if not present:
+        return frame
+    frame = frame.copy()
+    for old in present:
+        frame[old] = 0.0 - frame[old].astype(np.float64)
+    return frame.rename(columns=present)
+
+
 def trades_table(trades: pd.DataFrame, currency: str) -> str:
     """Return the trade list as an HTML table (the first :data:`MAX_TRADE_ROWS` trades)."""
     if trades.empty:
         return "<p>No trades.</p>"
+    trades = with_pnl_signs(trades)
     columns = [(name, title) for name, title in _TRADE_COLUMNS if name in trades.columns]
     shown = trades.head(MAX_TRADE_ROWS)
     header = "<th>#</th>" + "".join(f"<th>{_escape(title)}</th>" for _, title in columns)
@@ -480,8 +498,8 @@ def write_report(results: Any, folder: str | os.PathLike[str]) -> Path:
         _write_csv(symbol_metrics(results), path / SYMBOL_METRICS_FILE, None)
         pictured = results.for_symbol(results.symbols[0])  # the PNG draws the first symbol
     _atomic_write(dumps(dict(metrics), indent=2) + "\n", path / REPORT_FILES["metrics"])
-    _write_csv(results.equity, path / REPORT_FILES["equity"], "time")
-    _write_csv(trades_with_status(results), path / REPORT_FILES["trades"], None)
+    _write_csv(with_pnl_signs(results.equity), path / REPORT_FILES["equity"], "time")
+    _write_csv(with_pnl_signs(trades_with_status(results)), path / REPORT_FILES["trades"], None)
     write_png(pictured, metrics, path / REPORT_FILES["png"])
     target = path / REPORT_FILES["html"]
     _atomic_write(render_html(results, metrics), target)

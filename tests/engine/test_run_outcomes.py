@@ -414,3 +414,32 @@ def test_every_run_option_names_its_default_and_it_is_the_real_one(command):
     for option, text in helps.items():
         if option.startswith("-") and option not in skipped and "repeatable" not in text:
             assert "default" in text, option
+
+
+# -- signs -------------------------------------------------------------------------------------
+
+
+def test_funding_paid_is_negative_in_console_json_csv_and_report(
+    frame_factory, run_script, tmp_path
+):
+    from backtest.report import write_report
+    from backtest.report.html import render_html
+
+    # A long of 10 at 100 pays 10 x 100 x 0.001 = 1 at the settlement of bar 3.
+    frame = frame_factory([100.0] * 6, funding={3: 0.001})
+    script = {0: [("buy", {"size": 10.0})], 4: [("close", {})]}
+    results = run_script(frame, script, cash=10_000.0)
+    metrics = compute_metrics(results)
+    assert metrics["Funding PnL [USDT]"] == pytest.approx(-1.0)
+    assert "-1.00 USDT" in format_summary(metrics)
+    write_report(results, tmp_path / "r")
+    trades = pd.read_csv(tmp_path / "r" / "trades.csv")
+    assert trades["funding_pnl"].tolist() == pytest.approx([-1.0])
+    assert "funding" not in trades.columns
+    equity = pd.read_csv(tmp_path / "r" / "equity.csv")
+    assert equity["funding_pnl_cum"].iloc[-1] == pytest.approx(-1.0)
+    page = render_html(results, metrics)
+    assert "<th>Funding PnL</th>" in page and "<td>-1.00</td>" in page
+    # Funding PnL 0.00 (not -0.00) when nothing was paid
+    idle = compute_metrics(run_script(frame_factory([100.0] * 6, funding={3: 0.001}), {}))
+    assert "-0.00" not in format_summary(idle)
