@@ -237,6 +237,8 @@ def execute_run(
     if report_folder is not None:
         check_writable_target(report_folder, ("run",), "--report")
     config, strategy_class = prepare(settings)
+    steps = logging.getLogger("backtest.run")
+    steps.debug("settings: %s", config.to_dict())
     results = run(config, strategy_class=strategy_class, progress=progress)
     warn_rejected(results)
     metrics = compute_metrics(results)
@@ -246,6 +248,7 @@ def execute_run(
     for warning in warnings:
         logging.getLogger("backtest.run").warning(f"warning: {warning}")
     folder = report_folder if report_folder is not None else reports_root / results.meta["run_id"]
+    steps.debug("report: writing %s (html: %s)", folder, write_html)
     try:
         with staged_folder(folder) as staging:
             results.save(staging)
@@ -256,4 +259,5 @@ def execute_run(
             f"cannot write the run to {folder}: {error.strerror or error}; "
             "pass --report DIR with a writable folder"
         ) from error
+    steps.debug("report: done")
     return RunOutcome(results=results, metrics=metrics, folder=folder, warnings=warnings)

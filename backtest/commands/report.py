@@ -26,7 +26,7 @@ def register(subparsers: Any) -> None:
         "--output", metavar="DIR", help="write the report files here instead of the run folder"
     )
     parser.add_argument(
-        "-q", "--quiet", action="store_true", help="print only the report's path, no summary"
+        "-q", "--quiet", action="store_true", help="print only errors (no summary, no path)"
     )
     parser.set_defaults(handler=handle)
 
@@ -59,7 +59,7 @@ def handle(args: argparse.Namespace) -> int:
         ) from error
     if not args.quiet:
         print(format_summary(compute_metrics(results)))
-    print(f"report: {page}")
+        print(f"report: {page}")
     return 0
 
 

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import logging
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -48,7 +46,12 @@ def register(subparsers: Any) -> None:
     output.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
     verbosity = output.add_mutually_exclusive_group()
     verbosity.add_argument("-q", "--quiet", action="store_true", help="print only errors")
-    verbosity.add_argument("-v", "--verbose", action="store_true", help="print debug logging")
+    verbosity.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="also print the program's steps (loading, map, engine, report)",
+    )
     parser.set_defaults(handler=handle)
 
 
@@ -217,11 +220,9 @@ def build_settings(args: argparse.Namespace) -> dict[str, Any]:
 
 def handle(args: argparse.Namespace) -> int:
     """Run the backtest, print the summary and write the report folder."""
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO,
-        format="%(message)s",
-        stream=sys.stderr,
-    )
+    from backtest.commands.logs import configure_logging
+
+    configure_logging(verbose=args.verbose, quiet=args.quiet)
     from backtest.runs import execute_run
     from backtest.strict_json import dumps
 

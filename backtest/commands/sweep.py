@@ -173,11 +173,9 @@ def default_folder(spec: Any) -> Path:
 
 def handle(args: argparse.Namespace) -> int:
     """Run the sweep, write its folder and print the best runs."""
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO,
-        format="%(message)s",
-        stream=sys.stderr,
-    )
+    from backtest.commands.logs import configure_logging
+
+    configure_logging(verbose=args.verbose, quiet=args.quiet)
     if not args.verbose:  # Dask's start/stop chatter; its errors (a lost worker) still show
         import distributed  # noqa: F401  (configures its loggers on import: quieten after)
 

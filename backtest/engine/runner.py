@@ -12,6 +12,7 @@ import datetime as dt
 import hashlib
 import inspect
 import json
+import logging
 import re
 import traceback
 from collections.abc import Mapping
@@ -33,6 +34,9 @@ from backtest.engine.warmup import join_warmup, load_since, split_warmup
 from backtest.engine.warmup import logger as warmup_logger
 from backtest.errors import ConfigError, DataError, PluginError
 from backtest.results import Results
+
+#: The run's own steps (shown by ``-v``).
+steps = logging.getLogger("backtest.run")
 
 #: Columns the ``market`` table keeps.
 MARKET_COLUMNS: tuple[str, ...] = ("open", "high", "low", "close", "volume")
@@ -380,11 +384,22 @@ def run(
         raise DataError(
             f"the market frame has no bar at or after since {config.since}; widen --since/--until"
         )
+    steps.debug(
+        "loading: %s %s %s, %d traded bars %s → %s",
+        config.exchange,
+        config.symbol,
+        config.timeframe,
+        len(frame),
+        frame.index[0],
+        frame.index[-1],
+    )
+    steps.debug("map: warm-up %s", dict(split.info))
     warning = split.warning(config)
     if warning is not None:
         warmup_logger.warning(warning)
     if tiers is None:
         tiers = load_run_tiers(config, frame.index[0])
+    steps.debug("tiers: %s", snapshot_name(tiers))
     check_leverage(config, tiers)
     cerebro = build_cerebro(
         config,
@@ -409,6 +424,15 @@ def run(
         "tiers": {config.symbol: snapshot_name(tiers)},
         "funding_settlements": _funding_settlements(frame),
     }
+    steps.debug(
+        "engine: %s on %d bars, %s margin, leverage setting %g, slippage %g (%s)",
+        strategy_class.__name__,
+        len(frame),
+        config.margin_mode,
+        config.leverage,
+        config.slippage,
+        config.slippage_model,
+    )
     try:
         strategies = cerebro.run()
     except (Exception, SystemExit) as error:
@@ -427,8 +451,18 @@ def run(
         raise
     meta["finished"] = _iso(dt.datetime.now(dt.UTC))
     strategy = strategies[0]
+    steps.debug("engine: done; map: building the report's heatmap table")
     heatmap = heatmap_table(frame, _map_params(config, strategy), warmup=split.warmup)
-    return _collect(config, meta, frame, strategy, heatmap=heatmap)
+    results = _collect(config, meta, frame, strategy, heatmap=heatmap)
+    steps.debug(
+        "engine: %d orders, %d trades, %d open at the end, %d refused, %d liquidations",
+        len(results.orders),
+        len(results.trades),
+        len(results.open_trades),
+        len(results.rejected),
+        len(results.liquidations),
+    )
+    return results
 
 
 def _funding_settlements(frame: pd.DataFrame) -> int:

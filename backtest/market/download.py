@@ -738,7 +738,16 @@ def download(
         exchange = create_exchange(exchange_id, rate_limit_ms=rate_limit_ms)
     root = Path(data_dir) if data_dir is not None else store.default_data_dir()
     check_writable(root, exchange.id)
-    retrier = Retrier(exchange.id, retry_policy, sleep=sleep)
+    say = log or (lambda line: print(line, file=sys.stderr))
+
+    def report_retry(action: str, attempt: int, error: BaseException, delay: float) -> None:
+        say(
+            f"{exchange.id}: {action}: {type(error).__name__}, "
+            f"trying again in {delay:.1f} s (retry {attempt + 1})"
+        )
+
+    # Loading the markets and the tiers retries too: say so while it waits.
+    retrier = Retrier(exchange.id, retry_policy, sleep=sleep, on_retry=report_retry)
     load_markets(exchange, retrier)
     for symbol in symbols:
         check_symbol(exchange, symbol)

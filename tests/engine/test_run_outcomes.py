@@ -443,3 +443,23 @@ def test_funding_paid_is_negative_in_console_json_csv_and_report(
     # Funding PnL 0.00 (not -0.00) when nothing was paid
     idle = compute_metrics(run_script(frame_factory([100.0] * 6, funding={3: 0.001}), {}))
     assert "-0.00" not in format_summary(idle)
+
+
+# -- -v shows the program's steps --------------------------------------------------------------
+
+
+def test_verbose_shows_the_programs_steps_and_no_library_debug(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "MPLBACKEND": "Agg"}
+    command = [sys.executable, "-m", "backtest", "run", "--strategy", "BuyAndHold"]
+    command += ["--since", "2025-10-19", "--report", str(tmp_path / "run"), "-v"]
+    done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr
+    for step in ("settings:", "loading:", "map:", "engine:", "report: writing", "report: done"):
+        assert step in done.stderr, step
+    # matplotlib, PIL, asyncio ... log at DEBUG on import: none of it reaches the console
+    for noise in ("matplotlib", "findfont", "PIL", "Using selector", "CONFIGDIR"):
+        assert noise not in done.stderr, noise
