@@ -204,6 +204,7 @@ def execute_run(
     reports_root: Path = Path("reports"),
     progress: bool = False,
     write_html: bool = True,
+    map_lines: tuple[str, ...] = (),
 ) -> RunOutcome:
     """Run a backtest and write its folder (results, metrics, report).
 
@@ -220,6 +221,8 @@ def execute_run(
         Show a progress bar on standard error.
     write_html : bool
         Also render ``report.html`` (the saved results can always be rendered later).
+    map_lines : tuple of str
+        Map lines drawn as panels under the report's price chart (``--map-lines``).
 
     Returns
     -------
@@ -253,7 +256,7 @@ def execute_run(
         with staged_folder(folder) as staging:
             results.save(staging)
             if write_html:
-                write_report(results, staging)
+                write_report(results, staging, map_lines)
     except OSError as error:
         raise ConfigError(
             f"cannot write the run to {folder}: {error.strerror or error}; "

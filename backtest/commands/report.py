@@ -26,6 +26,12 @@ def register(subparsers: Any) -> None:
         "--output", metavar="DIR", help="write the report files here instead of the run folder"
     )
     parser.add_argument(
+        "--map-lines",
+        metavar="NAMES",
+        help="map lines to draw as panels under the price chart, comma-separated, e.g. "
+        "long_band_notional,short_band_notional,cascade_risk (default: none)",
+    )
+    parser.add_argument(
         "-q", "--quiet", action="store_true", help="print only errors (no summary, no path)"
     )
     parser.set_defaults(handler=handle)
@@ -44,7 +50,8 @@ def handle(args: argparse.Namespace) -> int:
         output, elsewhere = check_writable_target(args.output, (REPORT,), "--output"), True
     clean_temporaries(output)
     try:
-        page = write_report(results, output)
+        lines = [name for name in (args.map_lines or "").split(",") if name.strip()]
+        page = write_report(results, output, lines)
         if elsewhere:
             write_marker(output, REPORT)
     except OSError as error:

@@ -43,6 +43,12 @@ def register(subparsers: Any) -> None:
         help="write the run here (default reports/<run-id>); DIR must be new, empty or an "
         "earlier run folder, which is replaced atomically",
     )
+    output.add_argument(
+        "--map-lines",
+        metavar="NAMES",
+        help="map lines to draw as panels under the report's price chart, comma-separated, "
+        "e.g. long_band_notional,short_band_notional,cascade_risk (default: none)",
+    )
     output.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
     verbosity = output.add_mutually_exclusive_group()
     verbosity.add_argument("-q", "--quiet", action="store_true", help="print only errors")
@@ -232,6 +238,7 @@ def handle(args: argparse.Namespace) -> int:
         report_folder=Path(args.report) if args.report else None,
         reports_root=DEFAULT_REPORTS,
         progress=not (args.quiet or args.json),
+        map_lines=tuple(name for name in (args.map_lines or "").split(",") if name.strip()),
     )
     if args.json:
         print(dumps(outcome.summary(), indent=2))

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import html
 import math
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -194,10 +195,22 @@ def density_grid(
     return edges, centres, values.astype(np.float32), width
 
 
-def price_range(market: pd.DataFrame, clusters: pd.DataFrame) -> tuple[float, float]:
-    """Return the price span to draw: the candles' range widened to nearby cluster prices."""
+def price_range(
+    market: pd.DataFrame, clusters: pd.DataFrame, equity: pd.DataFrame | None = None
+) -> tuple[float, float]:
+    """Return the price span to draw: the candles' range widened to nearby cluster prices.
+
+    With ``equity``, the span also covers every positive own liquidation price, so the
+    strategy's liquidation line is always inside the chart (a 1x long's, at or below zero, is
+    unreachable and not drawn).
+    """
     low = float(market["low"].min())
     high = float(market["high"].max())
+    if equity is not None and "liquidation_price" in equity.columns:
+        own = equity["liquidation_price"].to_numpy(dtype=np.float64)
+        own = own[np.isfinite(own) & (own > 0.0)]
+        if own.size:
+            low, high = min(low, float(own.min())), max(high, float(own.max()))
     prices = [
         clusters[column].to_numpy(dtype=np.float64)
         for column in ("long_cluster_price", "short_cluster_price")
@@ -366,7 +379,8 @@ def _add_price(figure: go.Figure, results: Any, currency: str, notes: list[str])
         notes.append("No candles were saved with this run: the price panel is empty.")
         return
     clusters: pd.DataFrame = results.clusters
-    low, high = price_range(market, clusters)
+    equity: pd.DataFrame = results.equity
+    low, high = price_range(market, clusters, equity)
     density = density_heatmap(getattr(results, "heatmap", pd.DataFrame()), market.index)
     if density is not None:
         _add_density(figure, density, currency, notes)
@@ -394,9 +408,9 @@ def _add_price(figure: go.Figure, results: Any, currency: str, notes: list[str])
         row=1,
         col=1,
     )
-    equity: pd.DataFrame = results.equity
     if "liquidation_price" in equity.columns and equity["liquidation_price"].notna().any():
         line = liquidation_line(equity)
+        line = line.where(line > 0.0)  # at or below zero: unreachable, not a price to draw
         figure.add_trace(
             go.Scatter(
                 x=plot_times(line.index),
@@ -526,7 +540,9 @@ def _line(series: pd.Series, name: str, color: str, **extra: Any) -> go.Scatter:
     )
 
 
-def main_figure(results: Any, currency: str) -> tuple[go.Figure, list[str]]:
+def main_figure(
+    results: Any, currency: str, map_lines: Sequence[str] = ()
+) -> tuple[go.Figure, list[str]]:
     """Return the stacked main chart and the notes to print under it.
 
     Parameters
@@ -535,17 +551,23 @@ def main_figure(results: Any, currency: str) -> tuple[go.Figure, list[str]]:
         The run.
     currency : str
         Quote currency for labels.
+    map_lines : sequence of str
+        Columns of ``results.clusters`` (the map lines the strategy reads, e.g.
+        ``long_band_notional``, ``cascade_risk``) drawn as one panel each under the price chart
+        (:func:`check_map_lines` validates them).
     """
     notes: list[str] = []
+    extra = len(map_lines)
     figure = make_subplots(
-        rows=5,
+        rows=5 + extra,
         cols=1,
         shared_xaxes=True,
-        vertical_spacing=0.025,
-        row_heights=[0.42, 0.17, 0.11, 0.15, 0.15],
-        specs=[[{}], [{}], [{}], [{}], [{"secondary_y": True}]],
+        vertical_spacing=0.025 if not extra else 0.018,
+        row_heights=[0.42, *([0.08] * extra), 0.17, 0.11, 0.15, 0.15],
+        specs=[[{}], *([[{}]] * extra), [{}], [{}], [{}], [{"secondary_y": True}]],
         subplot_titles=(
             "Price, trades and liquidation clusters",
+            *(f"Map: {name}" for name in map_lines),
             f"Equity [{escape(currency)}]",
             "Drawdown [%]",
             f"PnL by source [{escape(currency)}]",
@@ -553,12 +575,13 @@ def main_figure(results: Any, currency: str) -> tuple[go.Figure, list[str]]:
         ),
     )
     _add_price(figure, results, currency, notes)
+    _add_map_lines(figure, results.clusters, map_lines)
     equity: pd.DataFrame = results.equity
     if not equity.empty and "value" in equity.columns:
         value = equity["value"].astype(np.float64)
         figure.add_trace(
             _line(value, "Equity", EQUITY, hovertemplate="equity %{y:,.2f}<extra></extra>"),
-            row=2,
+            row=2 + extra,
             col=1,
         )
         market = results.market
@@ -576,7 +599,7 @@ def main_figure(results: Any, currency: str) -> tuple[go.Figure, list[str]]:
                         line={"dash": "dash"},
                         hovertemplate="buy & hold %{y:,.2f}<extra></extra>",
                     ),
-                    row=2,
+                    row=2 + extra,
                     col=1,
                 )
         peaks = value.cummax()
@@ -592,7 +615,7 @@ def main_figure(results: Any, currency: str) -> tuple[go.Figure, list[str]]:
                 hovertemplate="drawdown %{y:.2f}%<extra></extra>",
                 showlegend=False,
             ),
-            row=3,
+            row=3 + extra,
             col=1,
         )
         start = value.iloc[0]
@@ -606,7 +629,7 @@ def main_figure(results: Any, currency: str) -> tuple[go.Figure, list[str]]:
         ):
             figure.add_trace(
                 _line(series, name, color, hovertemplate=f"{name} %{{y:,.2f}}<extra></extra>"),
-                row=4,
+                row=4 + extra,
                 col=1,
             )
         if "effective_leverage" in equity.columns:
@@ -618,7 +641,7 @@ def main_figure(results: Any, currency: str) -> tuple[go.Figure, list[str]]:
                     width=1.2,
                     hovertemplate="exposure %{y:.2f}x<extra></extra>",
                 ),
-                row=5,
+                row=5 + extra,
                 col=1,
             )
         if "margin_used" in equity.columns:
@@ -634,7 +657,7 @@ def main_figure(results: Any, currency: str) -> tuple[go.Figure, list[str]]:
                     fillcolor="rgba(144, 164, 174, 0.2)",
                     hovertemplate="margin use %{y:.1f}%<extra></extra>",
                 ),
-                row=5,
+                row=5 + extra,
                 col=1,
                 secondary_y=True,
             )
@@ -645,7 +668,7 @@ def main_figure(results: Any, currency: str) -> tuple[go.Figure, list[str]]:
             )
     figure.update_layout(
         template="plotly_white",
-        height=1350,
+        height=1350 + 160 * extra,
         margin={"l": 70, "r": 40, "t": 110, "b": 40},
         hovermode="x",
         legend={"orientation": "h", "yanchor": "bottom", "y": 1.015, "x": 0.0},
@@ -653,22 +676,60 @@ def main_figure(results: Any, currency: str) -> tuple[go.Figure, list[str]]:
         font={"family": "system-ui, -apple-system, Segoe UI, Roboto, sans-serif", "size": 12},
     )
     figure.update_yaxes(title_text="price", tickformat=",.0f", row=1, col=1)
-    figure.update_yaxes(tickformat=",.0f", row=2, col=1)
-    figure.update_yaxes(ticksuffix="%", row=3, col=1)
-    figure.update_yaxes(tickformat=",.0f", row=4, col=1)
-    figure.update_yaxes(ticksuffix="x", rangemode="tozero", row=5, col=1)
+    figure.update_yaxes(tickformat=",.0f", row=2 + extra, col=1)
+    figure.update_yaxes(ticksuffix="%", row=3 + extra, col=1)
+    figure.update_yaxes(tickformat=",.0f", row=4 + extra, col=1)
+    figure.update_yaxes(ticksuffix="x", rangemode="tozero", row=5 + extra, col=1)
     figure.update_yaxes(
         ticksuffix="%",
         rangemode="tozero",
         showgrid=False,
         tickmode="auto",
         nticks=4,
-        row=5,
+        row=5 + extra,
         col=1,
         secondary_y=True,
     )
     figure.update_xaxes(showspikes=True, spikemode="across", spikethickness=1)
     return figure, notes
+
+
+def check_map_lines(clusters: pd.DataFrame, names: Sequence[str]) -> list[str]:
+    """The requested map lines, checked against the run's map columns.
+
+    Raises
+    ------
+    ConfigError
+        For a name the run's map did not record (the message lists those it did).
+    """
+    from backtest.errors import ConfigError
+
+    wanted = [name.strip() for name in names if name and name.strip()]
+    unknown = [name for name in wanted if name not in clusters.columns]
+    if unknown:
+        available = ", ".join(clusters.columns) or "none (the run used no map)"
+        raise ConfigError(
+            f"--map-lines {', '.join(unknown)}: not a line of this run's map; it has {available}"
+        )
+    return list(dict.fromkeys(wanted))
+
+
+def _add_map_lines(figure: go.Figure, clusters: pd.DataFrame, names: Sequence[str]) -> None:
+    """One panel per map line, under the price chart (thinned like the other lines)."""
+    colours = ("#6a1b9a", "#00838f", "#ef6c00", "#2e7d32", "#ad1457", "#455a64")
+    for number, name in enumerate(names):
+        series = clusters[name].astype(np.float64)
+        figure.add_trace(
+            _line(
+                series,
+                name,
+                colours[number % len(colours)],
+                width=1.1,
+                hovertemplate=f"{escape(name)} %{{y:,.4g}}<extra></extra>",
+            ),
+            row=2 + number,
+            col=1,
+        )
 
 
 def _relative(equity: pd.DataFrame, column: str) -> pd.Series:

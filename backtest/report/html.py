@@ -11,7 +11,7 @@ from __future__ import annotations
 import html
 import math
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
@@ -357,14 +357,16 @@ def _figure_html(figure: Any, div_id: str) -> str:
     )
 
 
-def _price_charts(results: Any, currency: str) -> tuple[str, list[str], str]:
+def _price_charts(
+    results: Any, currency: str, map_lines: Sequence[str] = ()
+) -> tuple[str, list[str], str]:
     """The price chart(s), their notes and extra HTML for the metrics section.
 
     A portfolio run gets one chart per symbol, each titled with its symbol (the account's
     equity under each), in the run's symbol order, and the per-symbol metrics table under them.
     """
     if not getattr(results, "portfolio", False):
-        figure, notes = main_figure(results, currency)
+        figure, notes = main_figure(results, currency, map_lines)
         return _figure_html(figure, "chart-main"), notes, ""
     from backtest.report.portfolio import symbol_metrics, symbol_table_html
 
@@ -374,7 +376,7 @@ def _price_charts(results: Any, currency: str) -> tuple[str, list[str], str]:
         "buy and hold and leverage, over the whole account's equity, drawdown and PnL."
     ]
     for number, symbol in enumerate(results.symbols):
-        figure, symbol_notes = main_figure(results.for_symbol(symbol), currency)
+        figure, symbol_notes = main_figure(results.for_symbol(symbol), currency, map_lines)
         div_id = "chart-main" if number == 0 else f"chart-main-{number}"
         parts.append(f'<h3 class="symbol">{_escape(symbol)}</h3>{_figure_html(figure, div_id)}')
         notes += [f"{symbol}: {note}" for note in symbol_notes]
@@ -383,11 +385,14 @@ def _price_charts(results: Any, currency: str) -> tuple[str, list[str], str]:
     return "".join(parts), notes, ""
 
 
-def render_html(results: Any, metrics: Mapping[str, Any]) -> str:
-    """Return the complete, self-contained report page of ``results``."""
+def render_html(results: Any, metrics: Mapping[str, Any], map_lines: Sequence[str] = ()) -> str:
+    """Return the complete, self-contained report page of ``results``.
+
+    ``map_lines`` names map columns (``results.clusters``) drawn as panels under the price.
+    """
     currency = quote_currency(results.config or {}, results.meta or {})
     meta: Mapping[str, Any] = results.meta or {}
-    main_chart, notes, symbol_table = _price_charts(results, currency)
+    main_chart, notes, symbol_table = _price_charts(results, currency, map_lines)
     trade_figure = trades_figure(results, currency)
     name = " · ".join(
         str(metrics.get(key)) for key in ("Strategy", "Symbol", "Timeframe") if metrics.get(key)
@@ -469,7 +474,9 @@ def trades_with_status(results: Any) -> pd.DataFrame:
     return pd.concat([trades, open_trades.assign(status="open")], ignore_index=True)
 
 
-def write_report(results: Any, folder: str | os.PathLike[str]) -> Path:
+def write_report(
+    results: Any, folder: str | os.PathLike[str], map_lines: Sequence[str] = ()
+) -> Path:
     """Write the report files of ``results`` into ``folder`` and return the HTML page's path.
 
     Parameters
@@ -478,6 +485,9 @@ def write_report(results: Any, folder: str | os.PathLike[str]) -> Path:
         The run (complete or failed; a failed run is reported with a banner).
     folder : path
         Target folder, created if needed; usually the folder the run was saved in.
+    map_lines : sequence of str
+        Map columns (``results.clusters``) drawn as panels under the price chart; checked
+        first (:func:`backtest.report.charts.check_map_lines`), so a wrong name writes nothing.
 
     Returns
     -------
@@ -488,6 +498,9 @@ def write_report(results: Any, folder: str | os.PathLike[str]) -> Path:
         portfolio run's metrics are the account's (:mod:`backtest.report.portfolio`), its
         per-symbol metrics go to ``symbols.csv`` and its PNG draws the first symbol.
     """
+    from backtest.report.charts import check_map_lines
+
+    map_lines = check_map_lines(results.clusters, map_lines) if map_lines else []
     path = Path(folder)
     path.mkdir(parents=True, exist_ok=True)
     pictured = results
@@ -502,5 +515,5 @@ def write_report(results: Any, folder: str | os.PathLike[str]) -> Path:
     _write_csv(with_pnl_signs(trades_with_status(results)), path / REPORT_FILES["trades"], None)
     write_png(pictured, metrics, path / REPORT_FILES["png"])
     target = path / REPORT_FILES["html"]
-    _atomic_write(render_html(results, metrics), target)
+    _atomic_write(render_html(results, metrics, map_lines), target)
     return target

@@ -155,7 +155,7 @@ def write_png(results: Any, metrics: dict[str, Any], target: str | os.PathLike[s
             label="own liquidation",
         )
     if not market.empty and {"low", "high"} <= set(market.columns):
-        price_axes.set_ylim(*price_range(market, results.clusters))
+        price_axes.set_ylim(*price_range(market, results.clusters, results.equity))
     thousands = FuncFormatter(lambda value, _: f"{value:,.0f}")
     price_axes.yaxis.set_major_formatter(thousands)
     price_axes.set_ylabel("price")

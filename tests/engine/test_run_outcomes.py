@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import math
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -463,3 +464,48 @@ def test_verbose_shows_the_programs_steps_and_no_library_debug(tmp_path):
     # matplotlib, PIL, asyncio ... log at DEBUG on import: none of it reaches the console
     for noise in ("matplotlib", "findfont", "PIL", "Using selector", "CONFIGDIR"):
         assert noise not in done.stderr, noise
+
+
+# -- report: map lines as panels, own liquidation price inside the chart ----------------------
+
+
+def test_the_own_liquidation_price_stays_inside_the_price_chart(frame_factory, run_script):
+    from backtest.report.charts import main_figure
+
+    # A 3x long of 10 at 100: its liquidation price (about 67) is far below the candles'
+    # 99..104 range; the price axis must reach it.
+    frame = frame_factory([100.0, 100.0, 101.0, 103.0, 104.0, 102.0])
+    results = run_script(frame, {0: [("buy", {"size": 10.0, "leverage": 3})]}, cash=1_000.0)
+    liquidation = results.equity["liquidation_price"].dropna()
+    assert 60.0 < liquidation.min() < 70.0
+    figure, _ = main_figure(results, "USDT")
+    low, high = figure.layout.yaxis.range
+    assert low <= liquidation.min() and high >= frame["high"].max()
+
+
+def test_map_lines_are_drawn_as_panels_under_the_price(frame_factory, run_script, tmp_path):
+    from backtest.errors import ConfigError
+    from backtest.report import write_report
+    from backtest.report.charts import main_figure
+
+    frame = frame_factory([100.0] * 6)
+    results = run_script(frame, {0: [("buy", {"size": 1.0})]}, cash=1_000.0)
+    results.clusters = pd.DataFrame(
+        {"cascade_risk": np.linspace(1.0, 1.5, 6), "long_band_notional": np.arange(6.0)},
+        index=results.equity.index,
+    )
+    figure, _ = main_figure(results, "USDT", ["cascade_risk", "long_band_notional"])
+    titles = [annotation.text for annotation in figure.layout.annotations]
+    assert titles[:3] == [
+        "Price, trades and liquidation clusters",
+        "Map: cascade_risk",
+        "Map: long_band_notional",
+    ]
+    traces = {trace.name: trace for trace in figure.data}
+    assert traces["cascade_risk"].yaxis == "y2" and traces["long_band_notional"].yaxis == "y3"
+    assert traces["Equity"].yaxis == "y4"  # the account's panels move down
+    plain, _ = main_figure(results, "USDT")
+    assert {trace.name: trace for trace in plain.data}["Equity"].yaxis == "y2"
+    with pytest.raises(ConfigError, match="not a line of this run's map; it has cascade_risk"):
+        write_report(results, tmp_path / "bad", ["cascade"])
+    assert not (tmp_path / "bad").exists()
