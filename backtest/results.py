@@ -75,7 +75,8 @@ class Results:
     orders : DataFrame
         One row per executed order: ``time``, ``side`` (``"buy"``/``"sell"``), ``size``,
         ``price``, ``fee``, ``reason`` (the ``reason=`` the strategy gave the order, e.g.
-        ``self.close(reason="stop")``; ``"strategy"`` when none; ``"liquidation"``).
+        ``self.close(reason="stop")``; without one ``"stop"`` for a stop order, else
+        ``"strategy"``; ``"liquidation"`` for the broker's forced closes).
     liquidations : DataFrame
         One row per forced close of the strategy's own position: ``time``, ``side``, ``size``,
         ``liquidation_price``, ``fill_price``, ``loss`` (positive), ``fee``, ``gap`` (bool).

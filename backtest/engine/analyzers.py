@@ -185,6 +185,19 @@ class AccountRecorder(_Recorder):
         return pd.DataFrame(columns, index=_times(rows[:, 0]), columns=list(EQUITY_COLUMNS))
 
 
+_STOP_TYPES = frozenset(
+    (bt.Order.Stop, bt.Order.StopLimit, bt.Order.StopTrail, bt.Order.StopTrailLimit)
+)
+
+
+def order_reason(order: Any) -> str:
+    """The order's ``reason=``; without one ``"stop"`` for stop orders, else ``"strategy"``."""
+    reason = order.info.get("reason")
+    if reason:
+        return str(reason)
+    return "stop" if order.exectype in _STOP_TYPES else "strategy"
+
+
 class OrdersRecorder(_Recorder):
     """Every fill for the ``orders`` table; liquidations carry ``reason="liquidation"``."""
 
@@ -197,7 +210,7 @@ class OrdersRecorder(_Recorder):
         """Append the order's new execution bits."""
         if order.status not in (order.Completed, order.Partial):
             return
-        reason = order.info.get("reason") or "strategy"
+        reason = order_reason(order)
         for bit in order.executed.iterpending():
             self._rows.append(
                 (
@@ -315,7 +328,7 @@ class TradesRecorder(_Recorder):
                 trade.pnl += bit.pnl
                 trade.size -= quantity
                 trade.liquidated = trade.liquidated or liquidation
-                trade.reason = str(order.info.get("reason") or "strategy")
+                trade.reason = order_reason(order)
                 if trade.size <= _TRADE_DUST * trade.peak:
                     trade.exit_time = bit.dt
                     self._closed.append((data, trade, len(data)))

@@ -362,6 +362,21 @@ def test_exit_reasons_set_by_the_strategy_reach_orders_trades_and_the_report(
     assert "PnL by exit reason" in page and "take-profit" in page
 
 
+def test_a_stop_order_without_a_reason_is_tagged_stop(frame_factory, run_script):
+    import backtrader as bt
+
+    closes = [100.0, 100.0, 97.0, 96.0, 96.0]
+    lows = [100.0, 100.0, 97.0, 94.0, 96.0]
+    frame = frame_factory(closes, lows=lows)
+    script = {
+        0: [("buy", {"size": 10.0})],
+        1: [("sell", {"size": 10.0, "price": 95.0, "exectype": bt.Order.Stop})],
+    }
+    results = run_script(frame, script, cash=1_000.0)
+    assert results.orders["reason"].tolist() == ["strategy", "stop"]
+    assert results.trades["exit_reason"].tolist() == ["stop"]
+
+
 def test_a_liquidated_trade_exits_with_reason_liquidation(frame_factory, run_script):
     closes = [100.0, 100.0, 85.0, 85.0]
     frame = frame_factory(closes, lows=[100.0, 100.0, 80.0, 85.0])
