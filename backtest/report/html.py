@@ -307,7 +307,7 @@ def reason_table(results: Any, currency: str) -> str:
     return (
         f'<h3 id="pnl-by-reason">PnL by exit reason [{_escape(currency)}]</h3>'
         '<p class="notes">The closing order\'s reason (a strategy sets it: '
-        'self.close(reason="stop")); "strategy" when it gave none.</p>'
+        'self.close(reason="stop")); without one "stop" for a stop order, else "strategy".</p>'
         '<table class="trades" id="reasons"><thead><tr><th>exit reason</th><th>trades</th>'
         "<th>win rate [%]</th><th>net PnL</th><th>mean net PnL</th></tr></thead>"
         f"<tbody>{rows}</tbody></table>"
