@@ -252,11 +252,9 @@ def build_portfolio_cerebro(
         The Cerebro and the traded feeds in symbol order.
     """
     from backtest.engine.analyzers import ResultsAnalyzer
-    from backtest.engine.broker import PerpetualBroker
-    from backtest.engine.commission import PerpetualCommission
     from backtest.engine.feeds import PerpData
     from backtest.engine.resample import add_timeframe_feeds
-    from backtest.engine.runner import PerpCerebro, _Progress
+    from backtest.engine.runner import PerpCerebro, _Progress, install_broker
     from backtest.engine.venues import attach_map_defaults
 
     cerebro = PerpCerebro(run_config=config)
@@ -270,25 +268,9 @@ def build_portfolio_cerebro(
         cerebro.adddata(feed, name=symbol)
         feeds.append(feed)
     add_timeframe_feeds(cerebro, strategy_class, frames, config.timeframe)
-    broker = PerpetualBroker(
-        cash=config.cash,
-        venue=config.venue,
-        margin_mode=config.margin_mode,
-        tiers=dict(tiers) if tiers is not None else None,
-        funding=config.funding,
-        liquidation_price_function=liquidation_price_function,
-        slippage=config.slippage,
-        slippage_model=config.slippage_model,
+    install_broker(
+        cerebro, config, dict(tiers) if tiers is not None else None, liquidation_price_function
     )
-    broker.addcommissioninfo(
-        PerpetualCommission(
-            commission=config.taker_fee,
-            maker_commission=config.maker_fee,
-            leverage=config.leverage,
-            liquidation_fee=config.liquidation_fee_rate,
-        )
-    )
-    cerebro.broker = broker
     cerebro.addstrategy(strategy_class, **dict(config.params))
     cerebro.addanalyzer(
         ResultsAnalyzer,

@@ -146,6 +146,35 @@ def build_cerebro(
     attach_map_defaults(feed, config, tiers, frame)
     cerebro.adddata(feed, name=config.symbol)
     add_timeframe_feeds(cerebro, strategy_class, {config.symbol: frame}, config.timeframe)
+    install_broker(cerebro, config, tiers, liquidation_price_function)
+    cerebro.addstrategy(strategy_class, **dict(config.params))
+    cerebro.addanalyzer(ResultsAnalyzer, _name="results", near_miss_pct=config.near_miss_pct)
+    if progress:
+        cerebro.addanalyzer(_Progress, _name="progress", total=len(frame), label=config.symbol)
+    return cerebro
+
+
+def install_broker(
+    cerebro: bt.Cerebro, config: RunConfig, tiers: Any, liquidation_price_function: Any = None
+) -> PerpetualBroker:
+    """Give ``cerebro`` the run's perpetual broker and commission scheme (one or many symbols).
+
+    Parameters
+    ----------
+    cerebro : backtrader.Cerebro
+        The Cerebro being assembled.
+    config : RunConfig
+        The run: cash, venue, margin mode, funding, slippage, fees, leverage.
+    tiers : LeverageTiers or mapping of symbol to LeverageTiers, optional
+        Tiers in force.
+    liquidation_price_function : callable, optional
+        Replacement for :func:`backtest.liquidation.prices.liquidation_price`.
+
+    Returns
+    -------
+    PerpetualBroker
+        The installed broker.
+    """
     broker = PerpetualBroker(
         cash=config.cash,
         venue=config.venue,
@@ -165,11 +194,7 @@ def build_cerebro(
         )
     )
     cerebro.broker = broker
-    cerebro.addstrategy(strategy_class, **dict(config.params))
-    cerebro.addanalyzer(ResultsAnalyzer, _name="results", near_miss_pct=config.near_miss_pct)
-    if progress:
-        cerebro.addanalyzer(_Progress, _name="progress", total=len(frame), label=config.symbol)
-    return cerebro
+    return broker
 
 
 def check_leverage(config: RunConfig, tiers: Any) -> None:
@@ -574,15 +599,7 @@ def _raised_by(error: BaseException, strategy_class: type) -> bool:
     Only classes outside backtrader and the engine count: a plugin, its helper bases and the
     project's :class:`backtest.Strategy` base.
     """
-    files = set()
-    for klass in strategy_class.__mro__:
-        module = getattr(klass, "__module__", "")
-        if module.startswith("backtrader") or module == "builtins":
-            continue
-        try:
-            files.add(str(Path(inspect.getfile(klass)).resolve()))
-        except (TypeError, OSError):
-            continue
+    files = _strategy_files(strategy_class)
     for frame_summary in traceback.extract_tb(error.__traceback__):
         filename = str(Path(frame_summary.filename).resolve())
         if filename in files and not filename.startswith(_ENGINE_DIR):
