@@ -153,10 +153,10 @@ def run_calibrate(args: argparse.Namespace) -> int:
     from backtest.folders import check_writable_target
 
     check_writable_target(args.out, ("validate",), "--out")
-    if args.profile and Path(args.profile).exists() and not args.force:
-        raise ConfigError(
-            f"--profile {args.profile} already exists; choose another path or add --force"
-        )
+    if args.profile:
+        from backtest.liquidation.profiles import check_profile_target
+
+        check_profile_target(args.profile, overwrite=args.force)
     candles: dict[str, Any] = {}
     truths: dict[str, Any] = {}
     for symbol in symbols:

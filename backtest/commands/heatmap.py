@@ -226,12 +226,14 @@ def make_heatmap(
     import numpy as np
     import pandas as pd
 
+    from backtest.folders import check_writable_target
     from backtest.liquidation.cascade import CascadeParams, market_state, simulate_cascade
     from backtest.liquidation.heatmap import LiquidationMap, MapParams
     from backtest.liquidation.picture import build_picture, render_html, render_png
     from backtest.market.store import load_market
     from backtest.market.timeframes import format_ms, parse_time, timeframe_to_ms
 
+    check_writable_target(out, HEATMAP_KINDS, "--out")  # before any work; again before writing
     if not 20 <= int(rows) <= 2000:
         raise ConfigError(f"--rows must be between 20 and 2000, got {rows}")
     if not (math.isfinite(band_pct) and 0 < band_pct <= 50):
@@ -334,15 +336,58 @@ def make_heatmap(
         cascades=cascades,
         rows=int(rows),
     )
-    folder = Path(out)
+    stem = f"liquidation-map_{_safe_name(symbol)}_{timeframe}_{at_time:%Y%m%dT%H%M}"
+    png, html = _write_pictures(picture, out, stem, render_png, render_html)
+    return HeatmapOutput(png=png, html=html, picture=picture)
+
+
+#: Marker kinds of folders ``heatmap --out`` may write into.
+HEATMAP_KINDS = ("heatmap", "report")
+
+
+def _write_pictures(
+    picture: Any, out: str | Path, stem: str, render_png: Any, render_html: Any
+) -> tuple[Path, Path]:
+    """Write ``<stem>.png`` and ``<stem>.html`` into ``out`` without touching the user's files.
+
+    ``out`` must be missing, empty or marked by this program as a heatmap (or report) folder
+    (:func:`backtest.folders.check_writable_target`); it is marked ``heatmap`` when new.  Both
+    pictures are drawn into a temporary folder inside ``out`` (named by the program's temporary
+    pattern, so a killed run's leftovers are removed on the next start) and renamed into place.
+    """
+    import os
+    import shutil
+
+    from backtest.folders import (
+        MARKER_FILE,
+        check_writable_target,
+        clean_temporaries,
+        temporary_path,
+        write_marker,
+    )
+
+    folder = check_writable_target(out, HEATMAP_KINDS, "--out")
     try:
         folder.mkdir(parents=True, exist_ok=True)
+        clean_temporaries(folder)
+        if not (folder / MARKER_FILE).exists():
+            write_marker(folder, "heatmap")
+        staging = temporary_path(folder / stem)
+        staging.mkdir()
     except OSError as error:
-        raise ConfigError(f"cannot create --out folder {folder}: {error.strerror}") from None
-    stem = f"liquidation-map_{_safe_name(symbol)}_{timeframe}_{at_time:%Y%m%dT%H%M}"
-    png = render_png(picture, folder / f"{stem}.png")
-    html = render_html(picture, folder / f"{stem}.html")
-    return HeatmapOutput(png=png, html=html, picture=picture)
+        raise ConfigError(f"cannot write the --out folder {out}: {error.strerror}") from None
+    try:
+        written = []
+        for name, render in ((f"{stem}.png", render_png), (f"{stem}.html", render_html)):
+            render(picture, staging / name)
+            written.append(folder / name)
+        for path in written:
+            os.replace(staging / path.name, path)
+    except OSError as error:
+        raise ConfigError(f"cannot write into the --out folder {out}: {error.strerror}") from None
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return written[0], written[1]
 
 
 def _ms(moment: Any) -> int:

@@ -174,6 +174,38 @@ def library_versions() -> dict[str, str]:
     return versions
 
 
+def check_profile_target(path: str | os.PathLike[str], *, overwrite: bool = False) -> Path:
+    """Check that a profile may be written at ``path``; return it as a Path.
+
+    A missing path may be written.  An existing one only with ``overwrite`` (``--force``) and
+    only when it is itself a map profile (a TOML file with a ``[map]`` table that
+    :func:`read_profile` accepts): ``--force`` replaces an earlier profile, never a user's
+    other file that happens to sit at that path.
+
+    Raises
+    ------
+    ConfigError
+        One line naming the path and what to do; nothing is changed.
+    """
+    file = Path(path)
+    if not file.exists() and not file.is_symlink():
+        return file
+    if not overwrite:
+        raise ConfigError(
+            f"{file} already exists; choose another --profile path or pass --force to replace it"
+        )
+    if file.is_symlink() or not file.is_file():
+        raise ConfigError(f"{file} is not a regular file; choose another --profile path")
+    try:
+        read_profile(file)
+    except ConfigError as error:
+        raise ConfigError(
+            f"--force replaces only an earlier map profile, and {file} is not one ({error}); "
+            "nothing was changed: choose another --profile path"
+        ) from None
+    return file
+
+
 def write_profile(
     path: str | os.PathLike[str],
     params: MapParams,
@@ -189,13 +221,7 @@ def write_profile(
         When the file exists and ``overwrite`` is false (nothing is replaced silently), or
         its folder cannot be written.
     """
-    file = Path(path)
-    if file.exists() and not overwrite:
-        raise ConfigError(
-            f"{file} already exists; choose another --profile path or pass --force to replace it"
-        )
-    if file.exists() and not file.is_file():
-        raise ConfigError(f"{file} is not a file; choose another --profile path")
+    file = check_profile_target(path, overwrite=overwrite)
     text = "# Liquidation-map profile (backtest --map-profile FILE)\n\n"
     text += dumps_toml({"map": profile_values(params)})
     if calibration:
@@ -261,6 +287,7 @@ def dumps_toml(document: Mapping[str, Any], prefix: str = "") -> str:
 
 __all__ = [
     "Profile",
+    "check_profile_target",
     "dumps_toml",
     "library_versions",
     "load_profile",

@@ -35,6 +35,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from backtest import strict_json
 from backtest._paths import bundled_data_dir
 from backtest.errors import ConfigError, DataError
 
@@ -797,7 +798,7 @@ def write_snapshot(
             os.fdopen(handle, "wb") as raw,
             gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) as zipped,
         ):
-            zipped.write(json.dumps(document, separators=(",", ":")).encode("utf-8"))
+            zipped.write(strict_json.dumps(document, separators=(",", ":")).encode("utf-8"))
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(temporary, 0o666 & ~umask)  # mkstemp creates 0600; files get the usual mode

@@ -28,7 +28,6 @@ import contextlib
 import math
 import os
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -626,7 +625,9 @@ def check_writable(data_dir: str | os.PathLike[str], exchange_id: str) -> Path:
     """Check that ``<data_dir>/<exchange_id>`` can be written, leaving nothing behind.
 
     Folders created for the test are removed again; the download creates them when it first
-    writes a file.
+    writes a file.  The probe file is named by the program's temporary pattern
+    (:func:`backtest.folders.temporary_path`), and temporaries of killed processes in the
+    folder are removed first (:func:`backtest.folders.clean_temporaries`).
 
     Raises
     ------
@@ -640,8 +641,13 @@ def check_writable(data_dir: str | os.PathLike[str], exchange_id: str) -> Path:
         for parent in reversed(missing):
             parent.mkdir()
             created.append(parent)
-        with tempfile.NamedTemporaryFile(dir=folder, prefix=".write-test-"):
-            pass
+        from backtest.folders import clean_temporaries, temporary_path
+
+        clean_temporaries(folder)  # probes and writes that killed downloads left behind
+        probe = temporary_path(folder / "write-test", file=True)  # the program's temp naming
+        os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        with contextlib.suppress(OSError):
+            probe.unlink()
     except OSError as error:
         reason = error.strerror or type(error).__name__
         raise ConfigError(

@@ -15,7 +15,6 @@ Examples
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -100,7 +99,9 @@ class ValidationResult:
 
     def to_json(self) -> str:
         """:meth:`to_dict` as indented JSON."""
-        return json.dumps(self.to_dict(), indent=2, allow_nan=False)
+        from backtest.strict_json import dumps
+
+        return dumps(self.to_dict(), indent=2)  # strict JSON: NaN and infinities as null
 
     def format(self) -> str:
         """A header naming the window and its honesty, then the table."""

@@ -75,8 +75,12 @@ def test_missing_profile_and_no_silent_overwrite(tmp_path) -> None:
     with pytest.raises(ConfigError, match="already exists"):
         write_profile(mine, MapParams())
     assert mine.read_text(encoding="utf-8") == "my own notes\n"
-    write_profile(mine, MapParams(), overwrite=True)
-    assert load_profile(mine) == MapParams()
+    with pytest.raises(ConfigError, match="not one"):  # --force replaces only a profile
+        write_profile(mine, MapParams(), overwrite=True)
+    assert mine.read_text(encoding="utf-8") == "my own notes\n"
+    earlier = write_profile(tmp_path / "earlier.toml", MapParams(band=0.04))
+    write_profile(earlier, MapParams(), overwrite=True)
+    assert load_profile(earlier) == MapParams()
 
 
 def test_toml_writer_quotes_and_nests() -> None:
