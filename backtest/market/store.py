@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import datetime as dt
 import errno
+import functools
 import hashlib
 import os
 import re
@@ -627,21 +628,30 @@ def describe_files(sources: Mapping[str, str] | None) -> dict[str, dict[str, obj
         entry: dict[str, object] = {"path": str(path)}
         try:
             status = path.stat()
-            digest = hashlib.sha256()
-            with open(path, "rb") as handle:
-                for block in iter(lambda: handle.read(1 << 20), b""):
-                    digest.update(block)
+            digest = _file_digest(path, status.st_size, status.st_mtime_ns)
         except OSError:
             described[series] = entry
             continue
         modified = dt.datetime.fromtimestamp(status.st_mtime, dt.UTC)
         entry.update(
-            bytes=status.st_size,
-            modified=modified.isoformat(timespec="seconds"),
-            sha256=digest.hexdigest(),
+            bytes=status.st_size, modified=modified.isoformat(timespec="seconds"), sha256=digest
         )
         described[series] = entry
     return described
+
+
+@functools.lru_cache(maxsize=256)
+def _file_digest(path: Path, size: int, modified_ns: int) -> str:
+    """SHA-256 of a file, remembered per (path, size, modification time).
+
+    A sweep records the same files for every run; a file rewritten since (new size or time)
+    is hashed again.
+    """
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def place_funding(

@@ -294,6 +294,17 @@ def test_saved_run_records_the_files_it_read(small_store, tmp_path, capsys):
     assert saved["meta"]["data_files"]["ohlcv"]["sha256"] == files["ohlcv"]["sha256"]
 
 
+def test_recorded_digest_follows_a_rewritten_file(tmp_path):
+    # digests are remembered per (path, size, mtime) for sweeps; a rewrite must be hashed anew
+    path = tmp_path / "series.parquet"
+    path.write_bytes(b"first content")
+    first = store.describe_files({"ohlcv": str(path)})["ohlcv"]["sha256"]
+    assert first == hashlib.sha256(b"first content").hexdigest()
+    path.write_bytes(b"second, longer content")
+    second = store.describe_files({"ohlcv": str(path)})["ohlcv"]["sha256"]
+    assert second == hashlib.sha256(b"second, longer content").hexdigest()
+
+
 def test_a_caller_frame_records_no_files():
     frame = store.load_market(BTC, "5m", since="2025-10-05", until="2025-10-06")
     frame.attrs.pop("sources")
