@@ -29,25 +29,10 @@ from backtest.folders import (
     staged_folder,
 )
 from backtest.results import Results
+from tests.cli.folder_checks import one_error_line, snapshot
 
 SHORT = ["--since", "2025-10-09", "--until", "2025-10-10", "-q"]
 FILES = 12
-
-
-def one_error_line(capsys) -> str:
-    captured = capsys.readouterr()
-    lines = captured.err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), captured.err
-    assert "Traceback" not in captured.err
-    return lines[0]
-
-
-def snapshot(folder: Path) -> dict[str, bytes]:
-    return {
-        str(path.relative_to(folder)): path.read_bytes()
-        for path in sorted(folder.rglob("*"))
-        if path.is_file()
-    }
 
 
 def user_folder(path: Path) -> Path:

@@ -24,24 +24,9 @@ from backtest.errors import ConfigError
 from backtest.folders import MARKER_FILE, TEMPORARY_PATTERN, marker_kind, write_marker
 from backtest.liquidation.heatmap import MapParams
 from backtest.liquidation.profiles import check_profile_target, load_profile, write_profile
+from tests.cli.folder_checks import one_error_line, snapshot
 
 HEATMAP = ["heatmap", "--at", "2025-10-10T20:00", "--window", "12h", "--after", "2h"]
-
-
-def one_error_line(capsys) -> str:
-    captured = capsys.readouterr()
-    lines = captured.err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), captured.err
-    assert "Traceback" not in captured.err
-    return lines[0]
-
-
-def snapshot(folder: Path) -> dict[str, bytes]:
-    return {
-        str(path.relative_to(folder)): path.read_bytes()
-        for path in sorted(folder.rglob("*"))
-        if path.is_file()
-    }
 
 
 def dead_pid() -> int:
