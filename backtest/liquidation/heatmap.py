@@ -711,7 +711,12 @@ class LiquidationMap:
 
     # -- levels -----------------------------------------------------------------------------
     def liquidation_factors(self, tiers: Any = None) -> tuple[tuple[float, ...], tuple[float, ...]]:
-        """Exact ``LP/EP`` per leverage for longs and shorts (from :mod:`prices`)."""
+        """Exact ``LP/EP`` per leverage for longs and shorts (from :mod:`prices`).
+
+        A leverage above what the venue allows at ``position_notional`` (``venue_max_leverage``,
+        else the Binance bracket's maximum) is taken at that maximum, so a map with the default
+        leverages runs on a symbol capped at, say, 20x.
+        """
         from backtest.liquidation.prices import liquidation_factor
 
         tiers = tiers if tiers is not None else self.tiers
@@ -728,16 +733,25 @@ class LiquidationMap:
             options["maintenance_margin_rate"] = params.maintenance_margin_rate
         elif params.venue == "binance":
             options["tiers"] = tiers
+        maximum = math.inf
         if params.venue_max_leverage is not None:
             options["max_leverage"] = params.venue_max_leverage
+            maximum = float(params.venue_max_leverage)
+        elif options.get("tiers") is not None:
+            bracket_notional = min(params.position_notional, tiers.max_notional)
+            maximum = float(tiers.max_leverage_for_notional(bracket_notional))
+        # A leverage the venue does not allow for this notional (a 100x map leverage on an
+        # altcoin capped at 20x) is traded at the cap: its weight moves to the cap's factor,
+        # as backtest.engine.venues.map_defaults folds it for runs.
+        effective = tuple(min(float(leverage), maximum) for leverage in params.leverages)
         try:
             longs = tuple(
                 liquidation_factor(params.venue, "long", leverage, **options)
-                for leverage in params.leverages
+                for leverage in effective
             )
             shorts = tuple(
                 liquidation_factor(params.venue, "short", leverage, **options)
-                for leverage in params.leverages
+                for leverage in effective
             )
         except ConfigError as error:
             raise ConfigError(f"MapParams(venue={params.venue!r}): {error}") from None
