@@ -176,7 +176,11 @@ def run_portfolio(
         "data_files": {symbol: runner._data_files(frame) for symbol, frame in frames.items()},
         "tiers": {symbol: snapshot_name(tiers_by_symbol[symbol]) for symbol in frames},
         "bars_dropped": {symbol: lengths[symbol] - len(frame) for symbol, frame in frames.items()},
+        "funding_settlements_by_symbol": {
+            symbol: runner._funding_settlements(frame) for symbol, frame in frames.items()
+        },
     }
+    meta["funding_settlements"] = sum(meta["funding_settlements_by_symbol"].values())
     try:
         strategies = cerebro.run()
     except (Exception, SystemExit) as error:

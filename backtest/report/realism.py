@@ -1,7 +1,8 @@
 """Warnings about what a run could not model: the gaps a trader must know before trusting it.
 
 :func:`run_warnings` reads a :class:`~backtest.results.Results` (and its metrics) and returns one
-sentence per gap: no funding series for the run's bars (funding not charged), ``until`` past
+sentence per gap: no funding series for the run's bars or for one symbol of a portfolio
+(funding not charged), ``until`` past
 the stored data (the range actually used), annualised figures left out of a short run, and
 orders the broker refused.  The console prints them after a run and the report shows them at
 the top.
@@ -41,6 +42,15 @@ def run_warnings(results: Any, metrics: Mapping[str, Any] | None = None) -> list
             "no funding series covers this run's bars: funding was not charged (Funding PnL "
             "n/a); download the funding history or pass --no-funding to say so"
         )
+    elif config.get("funding", True):
+        by_symbol = meta.get("funding_settlements_by_symbol") or {}
+        unfunded = [symbol for symbol, count in by_symbol.items() if count == 0]
+        if unfunded:
+            warnings.append(
+                f"no funding series covers {', '.join(unfunded)} in this run: funding was not "
+                "charged on those positions (the account's Funding PnL leaves them out); "
+                "download their funding history"
+            )
     index = equity.index if isinstance(equity.index, pd.DatetimeIndex) else None
     until = config.get("until")
     if until and index is not None and len(index) > 1:

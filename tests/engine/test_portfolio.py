@@ -272,3 +272,33 @@ def test_a_bar_missing_from_one_market_is_skipped_by_all_and_its_funding_paid_ne
     assert len(results.equity) == 4 and btc.index[2] not in results.equity.index
     assert list(results.funding["time"]) == [btc.index[3]]
     assert results.funding["payment"].iloc[0] == pytest.approx(5.05)
+
+
+def test_a_portfolio_symbol_without_funding_is_named_in_the_warnings():
+    from backtest.report.realism import run_warnings
+
+    markets = _two_markets()
+    markets[BTC] = markets[BTC].assign(
+        funding_rate=[float("nan")] * 3 + [0.0001] + [float("nan")] * 2
+    )
+    config = RunConfig(symbol=[BTC, ETH], strategy="OpenBoth", cash=1_000.0, leverage=10.0)
+    results = run(
+        config,
+        data=markets,
+        strategy_class=_OpenBoth,
+        tiers={BTC: one_tier(BTC), ETH: one_tier(ETH)},
+    )
+    assert results.meta["funding_settlements_by_symbol"] == {BTC: 1, ETH: 0}
+    assert results.meta["funding_settlements"] == 1
+    warnings = " ".join(run_warnings(results))
+    assert f"no funding series covers {ETH}" in warnings and BTC not in warnings
+    # with both symbols unfunded the account-wide sentence is given, once
+    bare = run(
+        config,
+        data=_two_markets(),
+        strategy_class=_OpenBoth,
+        tiers={BTC: one_tier(BTC), ETH: one_tier(ETH)},
+    )
+    assert bare.meta["funding_settlements"] == 0
+    texts = run_warnings(bare)
+    assert sum("funding was not charged" in text for text in texts) == 1
