@@ -1,5 +1,8 @@
 """Build script: cythonizes ``ext/*.pyx`` into ``backtest.liquidation._<name>``.
 
+A source listed in ``PACKAGE_OF`` lands in that package instead (the simulator kernel
+``ext/_simulate.pyx`` becomes ``backtest.arrays._simulate``).
+
 Compiler directives live here and only here (no ``# cython:`` headers in the sources), so that
 ``BACKTEST_DEBUG=1 pip install -e .`` really does turn bounds and wraparound checks on for
 every kernel.  ``BACKTEST_ANNOTATE=1`` also writes Cython's HTML annotation next to each source.
@@ -33,9 +36,12 @@ MACROS = [("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")]
 if DEBUG:
     MACROS.append(("BACKTEST_DEBUG_BUILD", "1"))
 
+#: Package of each kernel that does not belong to ``backtest.liquidation``.
+PACKAGE_OF: dict[str, str] = {"_simulate": "backtest.arrays"}
+
 extensions = [
     Extension(
-        f"backtest.liquidation.{source.stem}",
+        f"{PACKAGE_OF.get(source.stem, 'backtest.liquidation')}.{source.stem}",
         [str(source.relative_to(HERE))],
         include_dirs=[numpy.get_include()],
         extra_compile_args=C_FLAGS,
@@ -70,7 +76,7 @@ setup(
     python_requires=">=3.11",
     packages=find_packages(include=["backtest", "backtest.*", "strategies"]),
     package_data={
-        "backtest": ["py.typed", "report/templates/*", "liquidation/*.pyi"],
+        "backtest": ["py.typed", "report/templates/*", "liquidation/*.pyi", "arrays/*.pyi"],
     },
     data_files=_bundled_data(),
     ext_modules=cythonize(

@@ -6,62 +6,7 @@ the values (positive prices, sizes and leverages, leverage within the tiers) bef
 here.  This wrapper checks shapes and codes; the loop runs without the GIL.
 """
 
-cdef enum:
-    VENUE_BINANCE = 0
-    VENUE_BYBIT = 1
-    VENUE_OKX = 2
-    VENUE_HYPERLIQUID = 3
-
-
-cdef inline Py_ssize_t bracket_index(
-    const double[::1] floors, double notional
-) noexcept nogil:
-    """0-based bracket holding ``notional`` (floor inclusive), clamped to the table."""
-    cdef Py_ssize_t index = 0
-    cdef Py_ssize_t count = floors.shape[0]
-    while index + 1 < count and notional >= floors[index + 1]:
-        index += 1
-    return index
-
-
-cdef inline double binance_formula(
-    double side, double entry, double quantity, double wallet, double rate, double amount
-) noexcept nogil:
-    return (wallet + amount - side * quantity * entry) / (quantity * rate - side * quantity)
-
-
-cdef double binance_solve(
-    double side,
-    double entry,
-    double quantity,
-    double wallet,
-    const double[::1] floors,
-    const double[::1] rates,
-    const double[::1] amounts,
-    unsigned char[::1] visited,
-) noexcept nogil:
-    """Bracket by notional at the liquidation price; envelope on a revisit (see prices.py)."""
-    cdef Py_ssize_t count = floors.shape[0]
-    cdef Py_ssize_t index = bracket_index(floors, quantity * entry)
-    cdef Py_ssize_t new_index, other
-    cdef double price, candidate
-    for other in range(count):
-        visited[other] = 0
-    while True:
-        price = binance_formula(side, entry, quantity, wallet, rates[index], amounts[index])
-        new_index = bracket_index(floors, quantity * price)
-        if new_index == index:
-            return price
-        visited[index] = 1
-        if visited[new_index]:
-            break
-        index = new_index
-    price = binance_formula(side, entry, quantity, wallet, rates[0], amounts[0])
-    for other in range(1, count):
-        candidate = binance_formula(side, entry, quantity, wallet, rates[other], amounts[other])
-        if (side > 0 and candidate > price) or (side < 0 and candidate < price):
-            price = candidate
-    return price
+include "_liquidation_core.pxi"
 
 
 cdef void fill_prices(
@@ -78,30 +23,18 @@ cdef void fill_prices(
     unsigned char[::1] visited,
     double[::1] out,
 ) noexcept nogil:
-    cdef Py_ssize_t i, index
+    cdef Py_ssize_t i
     cdef Py_ssize_t n = entry_prices.shape[0]
-    cdef double entry, quantity, wallet, rate, amount, margin_available
+    cdef double entry, quantity, wallet
     for i in range(n):
         entry = entry_prices[i]
         quantity = quantities[i]
         wallet = wallet_balances[i]
         if wallet != wallet:  # NaN: default margin
             wallet = quantity * entry / leverages[i]
-        if venue == VENUE_BINANCE:
-            out[i] = binance_solve(
-                side, entry, quantity, wallet, floors, rates, amounts, visited
-            )
-            continue
-        index = bracket_index(floors, quantity * entry)
-        rate = rates[index]
-        amount = amounts[index]
-        if venue == VENUE_BYBIT:
-            out[i] = entry - side * (wallet - (quantity * entry * rate - amount)) / quantity
-        elif venue == VENUE_OKX:
-            out[i] = (entry - side * wallet / quantity) / (1.0 - side * (rate + taker_fee))
-        else:
-            margin_available = wallet - quantity * entry * rate
-            out[i] = entry - side * margin_available / quantity / (1.0 - rate * side)
+        out[i] = liq_price_one(
+            venue, side, entry, quantity, wallet, floors, rates, amounts, taker_fee, visited
+        )
 
 
 def liquidation_prices(
