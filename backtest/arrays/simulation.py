@@ -87,7 +87,8 @@ class Simulation:
     reject_reason : ndarray of int16
         The order's reason code.
     reject_notional : ndarray of float64
-        Codes 1, 2: notional of the opening part; codes 3, 4: the position's notional.
+        Codes 1, 2: notional of the opening part (0 for an order that only closes, refused at
+        submission because the cash is negative); codes 3, 4: the position's notional.
     reject_needed, reject_available : ndarray of float64
         Codes 1, 2: margin + fee needed and cash available; code 3: the notional and the
         largest bracket's cap; code 4: the leverage and the bracket's maximum.
@@ -163,6 +164,8 @@ def rejection_message(
         return f"notional {notional:,.0f} exceeds the largest bracket ({available:,.0f})"
     if code == REJECT_TIER_LEVERAGE:
         return f"leverage {needed:g} exceeds the {available:g}x maximum for {notional:,.0f}"
+    if code == REJECT_MARGIN_SUBMISSION and notional == 0.0:
+        return "insufficient margin"  # an order that only closes, refused for negative cash
     return (
         f"insufficient margin: {notional:,.2f} notional at {leverage:g}x needs "
         f"{needed:,.2f} (margin + fee), {max(available, 0.0):,.2f} available; "
