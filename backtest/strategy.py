@@ -14,6 +14,26 @@ computed by the Cython kernel over the whole buffer.  The model's parameters com
 ``self.clusters_for(data)``; ``self.clusters`` is the first symbol's.  ``timeframes = ("1h",)``
 adds read-only slower feeds of the same symbols (:meth:`Strategy.timeframe_data`).
 
+Array form
+----------
+A plugin may also (or only) decide over whole arrays, with a classmethod::
+
+    @classmethod
+    def decide(cls, bars, params):  # -> Decisions or a float64 ndarray of targets
+        ...
+
+``bars`` is a :class:`backtest.arrays.bars.Bars` (``open``, ``high``, ``low``, ``close``,
+``volume``, ``time``, ``funding_rate`` and ``lines``: the liquidation map's lines, the values
+``self.clusters`` holds in an event run, warm-up included); ``params`` a
+:class:`types.SimpleNamespace` of the class's ``params`` overlaid with the run's.  It returns
+one target exposure per bar, decided at that bar's close (NaN: no order), executed like
+:meth:`Strategy.target_exposure`; or a :class:`backtest.arrays.decisions.Decisions` that also
+names each order's ``reason``.  ``map_overrides`` is then called with ``self.p`` = ``params``
+(it may read only ``self.p``).  Single-symbol runs use the array form through
+:func:`backtest.arrays.run.run_arrays` (``run --engine array``, sweeps); a plugin with
+``decide`` but no ``next`` runs on the event engine by replaying its decisions.  An array form
+decides from prices alone: it cannot see a refused order or a liquidation of its own position.
+
 Example
 -------
 >>> import backtest
@@ -28,6 +48,8 @@ Example
 from __future__ import annotations
 
 import math
+import types
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import backtrader as bt
@@ -231,3 +253,162 @@ class Strategy(bt.Strategy, metaclass=_MetaPluginStrategy):
     def _run_leverage(self) -> float:
         run_config = getattr(self.env, "run_config", None)
         return float(getattr(run_config, "leverage", 1.0) or 1.0)
+
+
+# -- the array form ---------------------------------------------------------------------------
+def has_event_form(strategy_class: type) -> bool:
+    """Whether the class decides bar by bar (defines ``next`` below :class:`Strategy`)."""
+    return getattr(strategy_class, "next", None) is not Strategy.next
+
+
+def has_array_form(strategy_class: type) -> bool:
+    """Whether the class decides over whole arrays (defines a callable ``decide``)."""
+    return callable(getattr(strategy_class, "decide", None))
+
+
+def strategy_form(strategy_class: type) -> str:
+    """``"event"``, ``"array"`` or ``"both"``: which decision forms the class defines."""
+    event, arrays = has_event_form(strategy_class), has_array_form(strategy_class)
+    if event and arrays:
+        return "both"
+    return "array" if arrays else "event"
+
+
+def array_params(
+    strategy_class: type, values: Mapping[str, Any] | None = None
+) -> types.SimpleNamespace:
+    """The ``params`` an array form receives: the class's defaults overlaid with ``values``.
+
+    ``values`` (a run's ``params``) are checked and converted as for the event engine
+    (:func:`backtest.plugins.coerce_parameters`).
+
+    Raises
+    ------
+    ConfigError
+        For an unknown parameter or a value of the wrong type.
+    """
+    from backtest.plugins import coerce_parameters, strategy_parameters
+
+    merged = strategy_parameters(strategy_class)
+    merged.update(coerce_parameters(strategy_class, dict(values or {})))
+    return types.SimpleNamespace(**merged)
+
+
+def map_overrides_for(strategy_class: type, params: types.SimpleNamespace) -> dict[str, Any]:
+    """The class's :meth:`Strategy.map_overrides` for ``params`` (no instance needed).
+
+    ``map_overrides`` is called with a stand-in ``self`` whose ``p``/``params`` are ``params``,
+    so an override that reads only ``self.p`` serves both forms.
+
+    Raises
+    ------
+    PluginError
+        When ``map_overrides`` needs more than ``self.p`` or returns no mapping.
+    """
+    from backtest.errors import PluginError
+
+    method = getattr(strategy_class, "map_overrides", None)
+    if method is None or method is Strategy.map_overrides:
+        return {}
+    stand_in = types.SimpleNamespace(p=params, params=params)
+    try:
+        bound = getattr(method, "__self__", None)
+        result = method() if bound is strategy_class else method(stand_in)
+    except Exception as error:
+        raise PluginError(
+            f"strategy {strategy_class.__name__}: map_overrides failed for the array form "
+            f"({type(error).__name__}: {error}); it may read only self.p"
+        ) from error
+    if not isinstance(result, Mapping):
+        raise PluginError(
+            f"strategy {strategy_class.__name__}: map_overrides must return a dict, got "
+            f"{type(result).__name__}"
+        )
+    return dict(result)
+
+
+def call_decide(strategy_class: type, bars: Any, params: types.SimpleNamespace) -> Any:
+    """Run the class's ``decide`` and return its checked :class:`Decisions`.
+
+    Raises
+    ------
+    PluginError
+        When ``decide`` raises (naming the strategy, its file:line and the cause) or returns
+        something that is not one finite target per bar (:func:`check_decisions`).
+    """
+    import inspect
+    import traceback
+    from pathlib import Path
+
+    from backtest.errors import PluginError
+
+    name = strategy_class.__name__
+    try:
+        result = strategy_class.decide(bars, params)
+    except Exception as error:
+        frames = traceback.extract_tb(error.__traceback__)
+        try:
+            own_file = str(Path(inspect.getfile(strategy_class)).resolve())
+        except (TypeError, OSError):
+            own_file = ""
+        own = [item for item in frames if str(Path(item.filename).resolve()) == own_file]
+        place = f" ({own[-1].filename}:{own[-1].lineno})" if own else ""
+        cause = " ".join(str(error).split())
+        raise PluginError(
+            f"strategy {name}{place} failed in decide: {type(error).__name__}: {cause}"
+        ) from error
+    return check_decisions(strategy_class, result, len(bars))
+
+
+def check_decisions(strategy_class: type, result: Any, length: int) -> Any:
+    """Check what ``decide`` returned and make it a :class:`Decisions` of ``length`` bars.
+
+    Raises
+    ------
+    PluginError
+        One line naming the strategy: not a Decisions/ndarray, not one-dimensional, wrong
+        length, a dtype that is not a number, or an infinite target.
+    """
+    import numpy as np
+
+    from backtest.arrays.decisions import Decisions
+    from backtest.errors import ConfigError, PluginError
+
+    name = strategy_class.__name__
+    where = f"strategy {name}: decide"
+    if isinstance(result, Decisions):
+        decisions = result
+    else:
+        if not isinstance(result, np.ndarray):
+            raise PluginError(
+                f"{where} must return a Decisions or a NumPy array of target exposures, got "
+                f"{type(result).__name__}"
+            )
+        if result.dtype.kind not in "fiu":
+            raise PluginError(
+                f"{where} returned an array of dtype {result.dtype}; it must hold float64 "
+                "target exposures (NaN where there is no decision)"
+            )
+        if result.ndim != 1:
+            raise PluginError(
+                f"{where} returned an array of shape {result.shape}; it must be one target "
+                f"per bar, shape ({length},)"
+            )
+        if result.shape[0] != length:
+            raise PluginError(
+                f"{where} returned {result.shape[0]} targets for {length} bars; return one "
+                "per bar (NaN where there is no decision)"
+            )
+        target = np.ascontiguousarray(result, dtype=np.float64)
+        if np.isinf(target).any():
+            first = int(np.flatnonzero(np.isinf(target))[0])
+            raise PluginError(
+                f"{where} returned an infinite target at bar {first}; targets are exposures "
+                "such as 1.0 or -0.5 (NaN: no decision)"
+            )
+        decisions = Decisions.from_target(target)
+    try:
+        decisions.check(length)
+    except (ConfigError, PluginError, ValueError) as error:
+        raise PluginError(f"{where}: {error}") from error
+    return decisions

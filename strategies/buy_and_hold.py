@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import types
+
+import numpy as np
+
 import backtest
 
 
@@ -22,3 +26,16 @@ class BuyAndHold(backtest.Strategy):
         """Enter once; never exit."""
         if not self.position:
             self.target_exposure(self.p.exposure)
+
+    @classmethod
+    def decide(cls, bars: backtest.arrays.bars.Bars, params: types.SimpleNamespace) -> np.ndarray:
+        """Enter at the first bar's close, then no decision.
+
+        Unlike ``next``, the array form does not enter again after a refused entry or a
+        liquidation (it cannot see either); it equals ``next`` whenever the entry fills and the
+        position is never liquidated.
+        """
+        target = np.full(len(bars), np.nan)
+        if len(bars):
+            target[0] = params.exposure
+        return target

@@ -3,8 +3,15 @@
 from __future__ import annotations
 
 import math
+import types
+
+import numpy as np
 
 import backtest
+from backtest.arrays.decisions import Decisions
+
+#: Reason labels of the array form's orders (codes 1, 2, 3).
+REASONS: tuple[str, ...] = ("strategy", "take-profit", "stop", "time")
 
 
 class ClusterFade(backtest.Strategy):
@@ -110,8 +117,74 @@ class ClusterFade(backtest.Strategy):
         self.entry_price = self.data.close[0]
         self.target_exposure(exposure)
 
+    @classmethod
+    def decide(cls, bars: backtest.arrays.bars.Bars, params: types.SimpleNamespace) -> Decisions:
+        """The same state machine as ``next``, over whole arrays.
+
+        Sweeps, reversal bars and exits are found with NumPy; a loop runs only over the
+        entries.  The array form assumes every entry fills at the next open and that the
+        position is only closed by its own exits: in the event engine a refused entry (margin,
+        tier) leaves the strategy flat and looking for the next sweep, and a liquidation of the
+        position ends the trade early, so after either the two forms differ.
+        """
+        count = len(bars)
+        target = np.full(count, np.nan)
+        reason = np.zeros(count, dtype=np.int16)
+        if count < 2 or params.exposure == 0.0:
+            return Decisions.from_target(target, reason, REASONS)
+        close, open_ = bars.close, bars.open
+        lines = bars.lines
+        armed = np.zeros(count, dtype=np.int8)  # +1 long sweep, -1 short sweep
+        long_sweep = _sweeps(lines["long_band_notional"], lines["liq_long"], params)
+        armed[1:][long_sweep] = 1
+        if params.fade_shorts:
+            short_sweep = _sweeps(lines["short_band_notional"], lines["liq_short"], params)
+            armed[1:][short_sweep & ~long_sweep] = -1
+        # the latest sweep at or before each bar, and whether the bar turns its way in time
+        latest = np.where(armed != 0, np.arange(count), -1)
+        np.maximum.accumulate(latest, out=latest)
+        side = np.where(latest >= 0, armed[np.maximum(latest, 0)], 0)
+        body = close - open_
+        fresh = (latest >= 0) & (np.arange(count) - latest <= params.confirm_bars)
+        turns = ((side > 0) & (body > 0.0)) | ((side < 0) & (body < 0.0))
+        candidates = np.flatnonzero(fresh & turns).tolist()
+        hold, take_profit, stop_loss = int(params.hold_bars), params.take_profit, params.stop_loss
+        flat_from = 1
+        for entry in candidates:
+            if entry < flat_from or latest[entry] < flat_from:
+                continue  # in a position then, or its sweep came before the position closed
+            direction = int(side[entry])
+            target[entry] = params.exposure if direction > 0 else -params.exposure
+            entry_price = close[entry]
+            window = close[entry + 1 : entry + hold + 1]
+            change = window / entry_price - 1.0
+            gain = change if direction > 0 else -change
+            hits = np.flatnonzero((gain >= take_profit) | (gain <= -stop_loss))
+            if hits.size:
+                offset = int(hits[0])
+                code = 1 if gain[offset] >= take_profit else 2
+            else:
+                offset, code = hold - 1, 3
+            exit_bar = entry + 1 + offset
+            if exit_bar >= count:
+                break  # still open at the end
+            target[exit_bar] = 0.0
+            reason[exit_bar] = code
+            flat_from = exit_bar + 1
+        return Decisions.from_target(target, reason, REASONS)
+
     def _arm(self, side: str) -> None:
         """Remember a sweep; the entry waits for a bar that turns."""
         self.sweeps.append((self.data.datetime.datetime(0), side))
         self.pending_side = side
         self.pending_until = len(self) + self.p.confirm_bars
+
+
+def _sweeps(
+    band_notional: np.ndarray, liquidated: np.ndarray, params: types.SimpleNamespace
+) -> np.ndarray:
+    """``ClusterFade._swept`` for bars 1 … n-1: the bar's liquidations against the band before."""
+    before, now = band_notional[:-1], liquidated[1:]
+    with np.errstate(invalid="ignore"):
+        swept = now >= params.min_swept_share * before
+    return np.isfinite(before) & (before > 0.0) & np.isfinite(now) & swept

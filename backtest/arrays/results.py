@@ -1,0 +1,443 @@
+"""A :class:`~backtest.arrays.simulation.Simulation` as the tables of :class:`Results`.
+
+Every table has the columns, types and meanings the event engine's analyzers
+(:mod:`backtest.engine.analyzers`) give it, built the same way from the simulator's fills,
+settlements, liquidations and refusals:
+
+* ``equity``: the per-bar account state, notional at the close, effective leverage;
+* ``orders``: one row per fill, tagged with the decision's reason (``strategy`` without one,
+  ``stop`` for an untagged stop, ``liquidation`` for forced closes);
+* ``trades`` / ``open_trades``: flat to flat, with fees split between the closing and the
+  opening part of a fill, funding paid while open (entry bar exclusive, exit bar inclusive);
+* ``liquidations``, ``funding``, ``rejected`` (the broker's reason texts), ``near_misses``
+  (bars whose worst price came within ``near_miss_pct`` % of the liquidation price);
+* ``market`` and ``clusters`` (the map's lines the strategy saw).
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from backtest.arrays.simulation import (
+    FILL_LIQUIDATION,
+    FILL_STOP,
+    Simulation,
+    rejection_message,
+)
+from backtest.engine.analyzers import (
+    EQUITY_COLUMNS,
+    FUNDING_COLUMNS,
+    LIQUIDATION_COLUMNS,
+    NEAR_MISS_COLUMNS,
+    ORDER_COLUMNS,
+    REJECTED_COLUMNS,
+    TRADE_COLUMNS,
+    _frame,
+    _times,
+)
+from backtest.engine.feeds import date_numbers, date_numbers_to_index
+
+#: A trade is closed when what is left of it is at most this share of its peak size.
+TRADE_DUST = 1e-12
+
+
+def _reason_label(kind: int, code: int, reasons: Sequence[str]) -> str:
+    """The orders table's reason of a fill (as :func:`backtest.engine.analyzers.order_reason`)."""
+    if kind == FILL_LIQUIDATION:
+        return "liquidation"
+    if code > 0:
+        return str(reasons[code])
+    # an untagged stop order is "stop"; an untagged limit (take-profit) order is "strategy"
+    return "stop" if kind == FILL_STOP else "strategy"
+
+
+def equity_table(
+    simulation: Simulation, numbers: np.ndarray, close: np.ndarray, mult: float
+) -> Any:
+    """The ``equity`` table (as :class:`backtest.engine.analyzers.AccountRecorder`)."""
+    value = np.asarray(simulation.value, dtype=np.float64)
+    size = np.asarray(simulation.position_size, dtype=np.float64)
+    notional = size * close * mult
+    with np.errstate(divide="ignore", invalid="ignore"):
+        leverage = np.where(value > 0.0, np.abs(notional) / value, np.nan)
+    leverage[size == 0.0] = 0.0
+    columns = {
+        "value": value,
+        "cash": np.asarray(simulation.cash, dtype=np.float64),
+        "position_size": size,
+        "position_notional": notional,
+        "margin_used": np.asarray(simulation.margin_used, dtype=np.float64),
+        "effective_leverage": leverage,
+        "liquidation_price": np.asarray(simulation.liquidation_price, dtype=np.float64),
+        "funding_cum": np.asarray(simulation.funding_cum, dtype=np.float64),
+        "fees_cum": np.asarray(simulation.fees_cum, dtype=np.float64),
+    }
+    return pd.DataFrame(columns, index=_times(numbers), columns=list(EQUITY_COLUMNS))
+
+
+def orders_table(simulation: Simulation, numbers: np.ndarray, reasons: Sequence[str]) -> Any:
+    """The ``orders`` table: one row per fill."""
+    rows = [
+        (
+            numbers[bar],
+            "buy" if size > 0 else "sell",
+            abs(size),
+            price,
+            fee,
+            _reason_label(kind, code, reasons),
+        )
+        for bar, size, price, fee, kind, code in zip(
+            simulation.fill_bar.tolist(),
+            simulation.fill_size.tolist(),
+            simulation.fill_price.tolist(),
+            simulation.fill_fee.tolist(),
+            simulation.fill_kind.tolist(),
+            simulation.fill_reason.tolist(),
+            strict=True,
+        )
+    ]
+    return _frame(rows, ORDER_COLUMNS, ("time",))
+
+
+def rejected_table(simulation: Simulation, numbers: np.ndarray, leverage: float) -> Any:
+    """The ``rejected`` table with the broker's reason texts."""
+    rows = [
+        (
+            numbers[bar],
+            "buy" if size > 0 else "sell",
+            abs(size),
+            float(price),
+            rejection_message(code, notional, leverage, needed, available),
+        )
+        for bar, size, price, code, notional, needed, available in zip(
+            simulation.reject_bar.tolist(),
+            simulation.reject_size.tolist(),
+            simulation.reject_price.tolist(),
+            simulation.reject_code.tolist(),
+            simulation.reject_notional.tolist(),
+            simulation.reject_needed.tolist(),
+            simulation.reject_available.tolist(),
+            strict=True,
+        )
+    ]
+    frame = _frame(rows, REJECTED_COLUMNS, ("time",))
+    for name in ("size", "price"):
+        frame[name] = frame[name].astype(np.float64)
+    return frame
+
+
+def liquidations_table(simulation: Simulation, numbers: np.ndarray) -> Any:
+    """The ``liquidations`` table."""
+    rows = [
+        (numbers[bar], "long" if side > 0 else "short", size, price, fill, loss, fee, bool(gap))
+        for bar, side, size, price, fill, loss, fee, gap in zip(
+            simulation.liq_bar.tolist(),
+            simulation.liq_side.tolist(),
+            simulation.liq_size.tolist(),
+            simulation.liq_price.tolist(),
+            simulation.liq_fill_price.tolist(),
+            simulation.liq_loss.tolist(),
+            simulation.liq_fee.tolist(),
+            simulation.liq_gap.tolist(),
+            strict=True,
+        )
+    ]
+    frame = _frame(rows, LIQUIDATION_COLUMNS, ("time",))
+    for name in ("size", "liquidation_price", "fill_price", "loss", "fee"):
+        frame[name] = frame[name].astype(np.float64)
+    frame["gap"] = frame["gap"].astype(bool)
+    return frame
+
+
+def funding_table(simulation: Simulation, numbers: np.ndarray) -> Any:
+    """The ``funding`` table (positive payment = paid by the strategy)."""
+    rows = list(
+        zip(
+            numbers[simulation.funding_bar].tolist(),
+            simulation.funding_rate.tolist(),
+            simulation.funding_mark.tolist(),
+            simulation.funding_size.tolist(),
+            simulation.funding_payment.tolist(),
+            strict=True,
+        )
+    )
+    frame = _frame(rows, FUNDING_COLUMNS, ("time",))
+    for column in FUNDING_COLUMNS[1:]:
+        frame[column] = frame[column].astype(np.float64)
+    return frame
+
+
+class _Trade:
+    __slots__ = (
+        "bar",
+        "closed_size",
+        "entry_value",
+        "exit_bar",
+        "exit_value",
+        "fees",
+        "liquidated",
+        "opened_size",
+        "peak",
+        "pnl",
+        "reason",
+        "side",
+        "size",
+    )
+
+    def __init__(self, bar: int, side: int) -> None:
+        self.bar = bar
+        self.exit_bar = -1
+        self.side = side
+        self.size = self.peak = 0.0
+        self.opened_size = self.closed_size = 0.0
+        self.entry_value = self.exit_value = 0.0
+        self.fees = self.pnl = 0.0
+        self.liquidated = False
+        self.reason = ""
+
+
+def _walk_trades(
+    simulation: Simulation, reasons: Sequence[str]
+) -> tuple[list[_Trade], _Trade | None, float]:
+    """Closed trades, the trade still open and the open position's average price.
+
+    The position's price follows :meth:`backtrader.position.Position.update`.
+    """
+    closed: list[_Trade] = []
+    trade: _Trade | None = None
+    size = price = 0.0
+    for bar, fill_size, fill_price, kind, code, pnl, part_closed, part_opened, fee_c, fee_o in zip(
+        simulation.fill_bar.tolist(),
+        simulation.fill_size.tolist(),
+        simulation.fill_price.tolist(),
+        simulation.fill_kind.tolist(),
+        simulation.fill_reason.tolist(),
+        simulation.fill_pnl.tolist(),
+        simulation.fill_closed.tolist(),
+        simulation.fill_opened.tolist(),
+        simulation.fill_closed_fee.tolist(),
+        simulation.fill_opened_fee.tolist(),
+        strict=True,
+    ):
+        if part_closed and trade is not None:
+            quantity = abs(part_closed)
+            trade.closed_size += quantity
+            trade.exit_value += quantity * fill_price
+            trade.fees += fee_c
+            trade.pnl += pnl
+            trade.size -= quantity
+            trade.liquidated = trade.liquidated or kind == FILL_LIQUIDATION
+            trade.reason = _reason_label(kind, code, reasons)
+            if trade.size <= TRADE_DUST * trade.peak:
+                trade.exit_bar = bar
+                closed.append(trade)
+                trade = None
+        if part_opened:
+            if trade is None:
+                trade = _Trade(bar, 1 if part_opened > 0 else -1)
+            quantity = abs(part_opened)
+            trade.opened_size += quantity
+            trade.entry_value += quantity * fill_price
+            trade.fees += fee_o
+            trade.size += quantity
+            trade.peak = max(trade.peak, trade.size)
+        size, price = _position_update(size, price, fill_size, fill_price)
+    return closed, trade, price
+
+
+def _position_update(
+    old: float, price: float, size: float, fill_price: float
+) -> tuple[float, float]:
+    """The new size and average price after a fill (backtrader's ``Position.update``)."""
+    new = old + size
+    if not new:
+        return new, 0.0
+    if not old:
+        return new, fill_price
+    if (old > 0) == (size > 0):
+        return new, (price * old + size * fill_price) / new
+    if (old > 0) == (new > 0):
+        return new, price
+    return new, fill_price
+
+
+def trade_tables(
+    simulation: Simulation,
+    numbers: np.ndarray,
+    close: np.ndarray,
+    reasons: Sequence[str],
+    mult: float,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The ``trades`` and ``open_trades`` tables."""
+    closed, open_trade, position_price = _walk_trades(simulation, reasons)
+    settlement_bars = simulation.funding_bar.tolist()
+    running = [0.0]
+    for payment in simulation.funding_payment.tolist():
+        running.append(running[-1] + payment)
+
+    def funding_between(entry_bar: int, exit_bar: int) -> float:
+        first = bisect.bisect_right(settlement_bars, entry_bar)
+        last = bisect.bisect_right(settlement_bars, exit_bar)
+        return running[last] - running[first] if last > first else 0.0
+
+    rows = []
+    for trade in closed:
+        funding = funding_between(trade.bar, trade.exit_bar)
+        rows.append(_trade_row(trade, numbers, funding, trade.exit_bar - trade.bar))
+    trades = _trade_frame(rows)
+    open_rows = []
+    count = len(numbers)
+    if open_trade is not None and count > 0 and open_trade.opened_size > 0.0:
+        size = float(simulation.position_size[-1])
+        mark = float(close[count - 1])
+        unrealised = size * (mark - position_price) * mult
+        snapshot = _Trade(open_trade.bar, open_trade.side)
+        snapshot.exit_bar = count - 1
+        snapshot.opened_size = open_trade.opened_size
+        snapshot.entry_value = open_trade.entry_value
+        snapshot.closed_size = 1.0
+        snapshot.exit_value = mark
+        snapshot.peak = abs(size)
+        snapshot.fees = open_trade.fees
+        snapshot.pnl = open_trade.pnl + unrealised
+        snapshot.reason = "end of data"
+        funding = funding_between(open_trade.bar, count - 1)
+        open_rows.append(_trade_row(snapshot, numbers, funding, count - 1 - open_trade.bar))
+    return trades, _trade_frame(open_rows)
+
+
+def _trade_row(trade: _Trade, numbers: np.ndarray, funding: float, bars: int) -> tuple[Any, ...]:
+    return (
+        numbers[trade.bar],
+        numbers[trade.exit_bar],
+        "long" if trade.side > 0 else "short",
+        trade.peak,
+        trade.entry_value / trade.opened_size,
+        trade.exit_value / trade.closed_size,
+        trade.pnl,
+        trade.fees,
+        funding,
+        trade.pnl - trade.fees - funding,
+        trade.liquidated,
+        bars,
+        trade.reason,
+    )
+
+
+def _trade_frame(rows: list[tuple[Any, ...]]) -> pd.DataFrame:
+    frame = _frame(rows, TRADE_COLUMNS, ("entry_time", "exit_time"))
+    for name in ("size", "entry_price", "exit_price", "pnl_gross", "fees", "funding", "pnl_net"):
+        frame[name] = frame[name].astype(np.float64)
+    frame["liquidated"] = frame["liquidated"].astype(bool)
+    frame["bars"] = frame["bars"].astype(np.int64)
+    return frame
+
+
+def near_miss_table(
+    simulation: Simulation, numbers: np.ndarray, frame: pd.DataFrame, near_miss_pct: float
+) -> pd.DataFrame:
+    """The ``near_misses`` table (as :class:`backtest.engine.analyzers.NearMissRecorder`)."""
+    size = np.asarray(simulation.position_size, dtype=np.float64)
+    indices = np.flatnonzero(size != 0.0)
+    liquidation = np.asarray(simulation.liquidation_price, dtype=np.float64)[indices]
+    long_side = size[indices] > 0.0
+
+    def worst(mark_name: str, traded_name: str) -> np.ndarray:
+        values = frame[traded_name].to_numpy(dtype=np.float64)[indices]
+        if mark_name in frame.columns:
+            marked = frame[mark_name].to_numpy(dtype=np.float64, na_value=np.nan)[indices]
+            values = np.where(np.isnan(marked), values, marked)
+        return values
+
+    price = np.where(long_side, worst("mark_low", "low"), worst("mark_high", "high"))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        distance_pct = np.where(long_side, price - liquidation, liquidation - price) / price
+    distance_pct = distance_pct * 100.0
+    hit = (distance_pct > 0.0) & (distance_pct <= float(near_miss_pct))
+    hit &= np.isfinite(liquidation) & (liquidation > 0.0)
+    return pd.DataFrame(
+        {
+            "time": _times(numbers[indices[hit]]),
+            "side": np.where(long_side[hit], "long", "short"),
+            "price": price[hit],
+            "liquidation_price": liquidation[hit],
+            "distance_pct": distance_pct[hit],
+        },
+        columns=list(NEAR_MISS_COLUMNS),
+    )
+
+
+def market_table(frame: pd.DataFrame) -> pd.DataFrame:
+    """The ``market`` table (as the runner keeps it)."""
+    from backtest.engine.runner import MARKET_COLUMNS
+
+    market = frame[[name for name in MARKET_COLUMNS if name in frame.columns]].copy()
+    market.attrs = {}
+    market.index = pd.DatetimeIndex(market.index, name="time")
+    if market.index.tz is None:
+        market.index = market.index.tz_localize("UTC")
+    return market
+
+
+def clusters_table(lines: Mapping[str, np.ndarray] | None, numbers: np.ndarray) -> pd.DataFrame:
+    """The ``clusters`` table: the map's lines the strategy saw (empty without a map)."""
+    if not lines:
+        return pd.DataFrame()
+    return pd.DataFrame(
+        {name: np.asarray(values, dtype=np.float64) for name, values in lines.items()},
+        index=date_numbers_to_index(numbers),
+    )
+
+
+def simulation_tables(
+    simulation: Simulation,
+    frame: pd.DataFrame,
+    *,
+    reasons: Sequence[str] = ("strategy",),
+    leverage: float = 1.0,
+    mult: float = 1.0,
+    near_miss_pct: float = 1.0,
+    lines: Mapping[str, np.ndarray] | None = None,
+) -> dict[str, pd.DataFrame]:
+    """Every table of :class:`~backtest.results.Results` an event run fills, by name.
+
+    Parameters
+    ----------
+    simulation : Simulation
+        The simulator's output over ``frame``'s bars.
+    frame : DataFrame
+        The traded bars (UTC DatetimeIndex).
+    reasons : sequence of str
+        The Decisions' reason labels.
+    leverage : float
+        The account's leverage (for the refusal texts).
+    mult : float
+        Contract multiplier.
+    near_miss_pct : float
+        The run's near-miss threshold, in %.
+    lines : mapping, optional
+        The map lines the strategy saw (the ``clusters`` table).
+    """
+    numbers = date_numbers(frame.index)
+    close = frame["close"].to_numpy(dtype=np.float64)
+    trades, open_trades = trade_tables(simulation, numbers, close, reasons, mult)
+    return {
+        "equity": equity_table(simulation, numbers, close, mult),
+        "orders": orders_table(simulation, numbers, reasons),
+        "trades": trades,
+        "open_trades": open_trades,
+        "liquidations": liquidations_table(simulation, numbers),
+        "funding": funding_table(simulation, numbers),
+        "near_misses": near_miss_table(simulation, numbers, frame, near_miss_pct),
+        "rejected": rejected_table(simulation, numbers, leverage),
+        "market": market_table(frame),
+        "clusters": clusters_table(lines, numbers),
+    }
+
+
+__all__ = ["simulation_tables", "trade_tables"]
