@@ -23,6 +23,10 @@ _EXPORTS: dict[str, str] = {
     "simulate": "backtest.arrays.simulate",
     "simulate_reference": "backtest.arrays.reference",
     "ReplayDecisions": "backtest.arrays.replay",
+    "Bars": "backtest.arrays.bars",
+    "LinesCache": "backtest.arrays.bars",
+    "run_arrays": "backtest.arrays.run",
+    "has_array_form": "backtest.arrays.run",
 }
 
 __all__ = sorted(_EXPORTS)
