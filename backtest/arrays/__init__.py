@@ -31,3 +31,7 @@ _EXPORTS: dict[str, str] = {
 
 __all__ = sorted(_EXPORTS)
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
+
+# ``simulate`` is both a submodule and its function: bind the function now, so that a later
+# ``import backtest.arrays.simulate`` cannot leave the package attribute pointing at the module.
+from backtest.arrays.simulate import simulate as simulate  # noqa: E402

@@ -11,11 +11,14 @@ after it, NaN elsewhere).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from backtest.errors import DataError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 _MARK_COLUMNS = ("mark_open", "mark_high", "mark_low", "mark_close")
 
@@ -83,6 +86,8 @@ class MarketArrays:
     @property
     def times(self) -> pd.DatetimeIndex:
         """Bar open times as a UTC DatetimeIndex named ``time``."""
+        import pandas as pd
+
         return pd.DatetimeIndex(pd.to_datetime(self.time, unit="ns", utc=True), name="time")
 
 
@@ -107,6 +112,8 @@ def market_arrays(frame: pd.DataFrame) -> MarketArrays:
     DataError
         When the frame is not a DataFrame with a DatetimeIndex or lacks a candle column.
     """
+    import pandas as pd
+
     if not isinstance(frame, pd.DataFrame) or not isinstance(frame.index, pd.DatetimeIndex):
         raise DataError("market_arrays needs a DataFrame with a DatetimeIndex of bar open times")
     missing = [name for name in ("open", "high", "low", "close") if name not in frame.columns]
