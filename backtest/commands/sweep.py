@@ -13,6 +13,14 @@ from backtest.commands.run import add_run_arguments
 from backtest.errors import ConfigError
 from backtest.sweep.limits import MAX_GRID_RUNS
 
+#: Kept in step with backtest.sweep.search and backtest.sweep.engines (imported lazily: `sweep
+#: --help` stays light); a test checks they agree.
+SEARCH_METHODS = ("grid", "random", "tpe")
+ENGINES = ("auto", "event", "array")
+DEFAULT_TRIALS = 100
+DEFAULT_BATCH = 16
+DEFAULT_RANK_BY = "Sharpe"
+
 DEFAULT_SWEEPS = Path("sweeps")
 
 
@@ -51,14 +59,69 @@ def register(subparsers: Any) -> None:
     )
     sweep.add_argument(
         "--rank-by",
-        default="Sharpe",
         metavar="METRIC",
         help="metric to rank by; a unique part of its name is enough (default Sharpe)",
     )
     sweep.add_argument(
         "--ascending",
         action="store_true",
-        help="rank smaller values of the metric first (default: larger first)",
+        help="rank smaller values of the metric first (default: larger first, smaller first "
+        "for metrics where smaller is better, e.g. Volatility, Fees)",
+    )
+    sweep.add_argument(
+        "--search",
+        choices=SEARCH_METHODS,
+        default="grid",
+        help="grid: every combination; random or tpe: --trials parameter sets asked from "
+        "Optuna over ranges (-g fast=5:50, -g x=0.005:0.05, -g x=log:1e-4:1e-1) and lists "
+        "(default grid)",
+    )
+    sweep.add_argument(
+        "--trials",
+        type=int,
+        metavar="N",
+        help=f"trials of a search (per training window with --walk-forward) (default "
+        f"{DEFAULT_TRIALS})",
+    )
+    sweep.add_argument(
+        "--seed",
+        type=int,
+        metavar="S",
+        help="seed of a search; the same seed gives the same trials (default 0)",
+    )
+    sweep.add_argument(
+        "--objective",
+        metavar="METRIC",
+        help="metric a search optimises and the table ranks by, maximised or minimised as "
+        "the metric calls for (default: --rank-by, i.e. Sharpe)",
+    )
+    sweep.add_argument(
+        "--search-batch",
+        type=int,
+        metavar="N",
+        help=f"trials asked and run at a time; part of the search's identity, independent of "
+        f"the workers (default {DEFAULT_BATCH})",
+    )
+    sweep.add_argument(
+        "--min-trades",
+        type=int,
+        metavar="N",
+        help="constraint: runs with fewer closed trades are flagged and never ranked "
+        "(default: none)",
+    )
+    sweep.add_argument(
+        "--max-drawdown",
+        type=float,
+        metavar="PCT",
+        help="constraint: runs whose maximum drawdown is deeper than PCT %% are flagged and "
+        "never ranked (default: none)",
+    )
+    sweep.add_argument(
+        "--engine",
+        choices=ENGINES,
+        default="auto",
+        help="auto: the array path when the strategy has an array form and runs trade one "
+        "symbol, else the event engine; event or array to force one (default auto)",
     )
     sweep.add_argument(
         "--walk-forward",
@@ -120,7 +183,9 @@ def build_spec(args: argparse.Namespace) -> Any:
     from backtest.commands.run import build_settings
     from backtest.config import SWEEP_TABLE, read_toml
     from backtest.plugins import resolve_strategy
+    from backtest.sweep.constraints import Constraints
     from backtest.sweep.driver import SweepSpec
+    from backtest.sweep.engines import choose_engine, sweep_portfolio
     from backtest.sweep.grid import (
         build_axes,
         grid_from_table,
@@ -138,34 +203,125 @@ def build_spec(args: argparse.Namespace) -> Any:
         check_data_dir(settings.get("data_dir"))
     strategy_name = settings.get("strategy") or run_field_defaults()["strategy"]
     strategy_class = resolve_strategy(str(strategy_name))
-    axes = build_axes(grid, strategy_class)
+    search = _search_spec(args, grid, strategy_class)
+    axes = [] if search is not None else build_axes(grid, strategy_class)
     walk_forward = parse_walk_forward(args.walk_forward) if args.walk_forward else None
-    if not axes and walk_forward is None:
+    if search is None and not axes and walk_forward is None:
         raise ConfigError(
             "nothing to sweep: give axes with -g NAME=V1,V2 (e.g. -g band=0.02,0.03) or a "
             "[sweep] table in --config, or use `backtest run` for one run"
         )
     if args.reports_top < 0:
         raise ConfigError(f"--reports-top {args.reports_top}: give 0 or more")
+    rank_by, ascending = _ranking(args, search is not None)
+    constraints = Constraints(min_trades=args.min_trades, max_drawdown=args.max_drawdown)
+    symbols = [
+        value for axis in _axes_of(axes, search) if axis.field == "symbol" for value in axis.values
+    ]
+    engine = choose_engine(
+        args.engine, strategy_class, portfolio=sweep_portfolio(settings, symbols)
+    )
     return SweepSpec(
         base=settings,
         axes=tuple(axes),
-        rank_by=args.rank_by,
-        ascending=args.ascending,
+        rank_by=rank_by,
+        ascending=ascending,
         walk_forward=walk_forward,
         allow_large_grid=args.allow_large_grid,
+        constraints=constraints if constraints.active else None,
+        search=search,
+        engine=engine,
     )
+
+
+def _axes_of(axes: Any, search: Any) -> list[Any]:
+    return [item.axis for item in search.axes] if search is not None else list(axes)
+
+
+def _search_spec(args: argparse.Namespace, grid: dict[str, Any], strategy_class: Any) -> Any:
+    """The SearchSpec of ``--search random|tpe`` (None for a grid), checked before any run."""
+    from backtest.sweep.search import SearchSpec, build_search_axes, range_axes
+
+    if args.search == "grid":
+        ranges = range_axes(grid)
+        if ranges:
+            raise ConfigError(
+                f"sweep axis {ranges[0]}={grid[ranges[0]][0]} is a range, which a grid cannot "
+                "run: add --search random or --search tpe (with --trials N), or list values "
+                "(NAME=V1,V2)"
+            )
+        for option in ("trials", "seed", "search_batch", "objective"):
+            if getattr(args, option) is not None:
+                flag = "--" + option.replace("_", "-")
+                raise ConfigError(
+                    f"{flag} belongs to a search: add --search random or --search tpe, or drop "
+                    f"{flag} (a grid ranks by --rank-by)"
+                )
+        return None
+    if not grid:
+        raise ConfigError(
+            f"--search {args.search}: nothing to search; give ranges or lists with -g, e.g. "
+            "-g fast=5:50 -g band=0.02,0.03"
+        )
+    return SearchSpec(
+        method=args.search,
+        trials=DEFAULT_TRIALS if args.trials is None else args.trials,
+        seed=0 if args.seed is None else args.seed,
+        axes=tuple(build_search_axes(grid, strategy_class)),
+        batch_size=DEFAULT_BATCH if args.search_batch is None else args.search_batch,
+    )
+
+
+def _ranking(args: argparse.Namespace, searching: bool) -> tuple[str, bool]:
+    """The metric to rank by (a search's objective) and whether smaller is better.
+
+    The name is checked against the report's metrics before any run (the runs' own names are
+    used once they exist, so a currency other than USDT resolves the same way).
+    """
+    from backtest.sweep.ranking import minimised, resolve_metric
+
+    if args.objective is not None and args.rank_by is not None and args.objective != args.rank_by:
+        raise ConfigError(
+            f"--objective {args.objective!r} and --rank-by {args.rank_by!r} disagree: a search "
+            "ranks by its objective; give one of them"
+        )
+    requested = args.objective or args.rank_by or DEFAULT_RANK_BY
+    option = "--objective" if searching else "--rank-by"
+    known = report_metric_names()
+    if known is None:
+        return requested, bool(args.ascending)
+    resolved = resolve_metric(requested, known, option=option)
+    return requested, bool(args.ascending) or minimised(resolved)
+
+
+def report_metric_names() -> list[str] | None:
+    """The numeric metric names ``backtest run`` reports (from a flat two-bar run), or None."""
+    try:
+        import pandas as pd
+
+        from backtest.report import compute_metrics
+        from backtest.results import Results
+        from backtest.sweep.ranking import numeric_metric_names
+
+        index = pd.date_range("2025-01-01", periods=2, freq="5min", tz="UTC")
+        results = Results(config={}, meta={}, equity=pd.DataFrame({"value": [1.0, 1.0]}, index))
+        return numeric_metric_names(compute_metrics(results))
+    except Exception:  # the check is a convenience: the runs' own names decide later
+        return None
 
 
 def default_folder(spec: Any) -> Path:
     """``sweeps/<strategy>-<hash of the grid>``: the same sweep lands in the same folder."""
     from backtest.sweep.store import run_key
 
-    identity = {
+    identity: dict[str, Any] = {
         "base": dict(spec.base),
         "axes": {axis.name: list(axis.values) for axis in spec.axes},
         "walk_forward": spec.walk_forward.text if spec.walk_forward else None,
     }
+    if spec.search is not None:  # the objective and constraints steer which trials are asked
+        identity["search"] = spec.manifest()["search"]
+        identity["constraints"] = spec.constraints.manifest() if spec.constraints else None
     name = str(spec.base.get("strategy") or "default").rpartition(":")[2]
     name = re.sub(r"[^0-9A-Za-z_-]+", "_", name).strip("_") or "sweep"
     return DEFAULT_SWEEPS / f"{name}-{run_key(identity)[:10]}"
@@ -181,7 +337,8 @@ def handle(args: argparse.Namespace) -> int:
 
         logging.getLogger("distributed").setLevel(logging.ERROR)
     from backtest.strict_json import dumps
-    from backtest.sweep.driver import SweepDriver
+    from backtest.sweep.backends import backend_for
+    from backtest.sweep.driver import make_driver
     from backtest.sweep.execute import check_scheduler_address, open_client
     from backtest.sweep.outputs import write_outputs
     from backtest.sweep.store import SweepStore
@@ -191,8 +348,11 @@ def handle(args: argparse.Namespace) -> int:
     scheduler = check_scheduler_address(args.scheduler) if args.scheduler else None
     folder = Path(args.out) if args.out else default_folder(spec)
     show_progress = not (args.quiet or args.json)
+    if not args.quiet and spec.engine is not None:
+        print(spec.engine.text, file=sys.stderr)
+    backend = backend_for(spec.engine.engine if spec.engine and args.engine != "auto" else "auto")
     with SweepStore(folder) as store, open_client(args.workers, scheduler) as client:
-        driver = SweepDriver(spec, client, store, progress=show_progress)
+        driver = make_driver(spec, client, store, backend=backend, progress=show_progress)
         outcome = driver.run()
         files = write_outputs(
             outcome, store, driver.runner, reports_top=args.reports_top, heatmap=heatmap
@@ -234,6 +394,11 @@ def _heatmap_option(spec: Any, text: str | None) -> list[str] | None:
     """Check ``--heatmap X,Y`` against the sweep's axes before anything runs."""
     if not text:
         return None
+    if spec.search is not None:
+        raise ConfigError(
+            f"--heatmap {text}: a search samples its settings, which make no grid to draw; "
+            "drop --heatmap"
+        )
     names = [part.strip() for part in text.split(",") if part.strip()]
     unknown = [name for name in names if name not in spec.axis_names]
     if unknown or not 1 <= len(names) <= 2:

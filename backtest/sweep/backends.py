@@ -24,6 +24,8 @@ from typing import Any
 
 import pandas as pd
 
+from backtest.sweep.engines import ARRAY, AUTO, EVENT
+
 
 @dataclass(frozen=True)
 class Backend:
@@ -65,17 +67,47 @@ def prepare_settings(settings: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def run_backtest(settings: Mapping[str, Any], frame: pd.DataFrame) -> Any:
-    """Run the engine on ``frame`` with the settings :func:`prepare_settings` returned.
+    """Run one backtest on ``frame`` with the settings :func:`prepare_settings` returned.
 
-    The liquidation map is warmed up on the bars before ``frame`` (taken from the worker's
-    cached history, :func:`backtest.sweep.worker.with_warmup`), as ``backtest run`` does.
+    The array path (:func:`backtest.arrays.run_arrays`) when the strategy has an array form
+    and the run trades one symbol, the event engine otherwise (``--engine auto``, see
+    :mod:`backtest.sweep.engines`).  The liquidation map is warmed up on the bars before
+    ``frame`` (taken from the worker's cached history,
+    :func:`backtest.sweep.worker.with_warmup`), as ``backtest run`` does.
     """
-    from backtest.engine import run
+    return _run(settings, frame, AUTO)
+
+
+def run_backtest_event(settings: Mapping[str, Any], frame: pd.DataFrame) -> Any:
+    """:func:`run_backtest` on the event engine (``--engine event``)."""
+    return _run(settings, frame, EVENT)
+
+
+def run_backtest_array(settings: Mapping[str, Any], frame: pd.DataFrame) -> Any:
+    """:func:`run_backtest` on the array path (``--engine array``)."""
+    return _run(settings, frame, ARRAY)
+
+
+def _run(settings: Mapping[str, Any], frame: Any, engine: str) -> Any:
     from backtest.runs import prepare
-    from backtest.sweep.worker import with_warmup
+    from backtest.sweep.engines import array_functions, has_array_form, is_portfolio
+    from backtest.sweep.worker import lines_cache, with_warmup
 
     config, strategy_class = prepare(settings)
     data = with_warmup(config.to_dict(), frame)
+    single = not isinstance(data, Mapping) and not is_portfolio(config.symbol)
+    if engine != EVENT and single and has_array_form(strategy_class):
+        functions = array_functions()
+        assert functions is not None  # has_array_form is False without the array path
+        return functions[1](
+            config, data=data, strategy_class=strategy_class, lines_cache=lines_cache()
+        )
+    if engine == ARRAY:
+        from backtest.errors import ConfigError
+
+        raise ConfigError("--engine array: this run cannot use the array path")
+    from backtest.engine import run
+
     return run(config, data=data, strategy_class=strategy_class, progress=False)
 
 
@@ -94,10 +126,23 @@ def write_report(results: Any, folder: Path) -> None:
     render(results, folder)
 
 
-#: The real engine and report.
+#: The real engines and report (the engine chosen per run, ``--engine auto``).
 DEFAULT_BACKEND = Backend(
     prepare=prepare_settings,
     run=run_backtest,
     metrics=compute_metrics,
     report=write_report,
 )
+#: Every run on the event engine (``--engine event``).
+EVENT_BACKEND = Backend(
+    prepare=prepare_settings, run=run_backtest_event, metrics=compute_metrics, report=write_report
+)
+#: Every run on the array path (``--engine array``).
+ARRAY_BACKEND = Backend(
+    prepare=prepare_settings, run=run_backtest_array, metrics=compute_metrics, report=write_report
+)
+
+
+def backend_for(engine: str) -> Backend:
+    """The real backend for ``--engine auto|event|array``."""
+    return {AUTO: DEFAULT_BACKEND, EVENT: EVENT_BACKEND, ARRAY: ARRAY_BACKEND}[engine]

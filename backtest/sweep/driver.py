@@ -20,9 +20,18 @@ import pandas as pd
 
 from backtest.errors import BacktestError, ConfigError
 from backtest.sweep.backends import DEFAULT_BACKEND, Backend
+from backtest.sweep.constraints import Constraints
+from backtest.sweep.engines import EngineChoice
 from backtest.sweep.execute import TaskRunner
 from backtest.sweep.grid import PERIOD, RUN, Axis, check_grid_size, expand, grid_size
-from backtest.sweep.ranking import numeric_metric_names, rank_table, resolve_metric
+from backtest.sweep.ranking import (
+    FEASIBLE,
+    VIOLATIONS,
+    numeric_metric_names,
+    rank_table,
+    resolve_metric,
+)
+from backtest.sweep.search import SearchSpec
 from backtest.sweep.store import COMPLETE, FAILED, RunRecord, SweepStore, run_key
 from backtest.sweep.walkforward import (
     WalkForward,
@@ -58,6 +67,15 @@ class SweepSpec:
     allow_large_grid : bool
         Accept a grid of more than :data:`~backtest.sweep.limits.MAX_GRID_RUNS` combinations
         (refused otherwise, before it is built).
+    constraints : Constraints, optional
+        ``--min-trades`` / ``--max-drawdown``: runs breaking them are flagged, never ranked
+        (:mod:`backtest.sweep.constraints`).
+    search : SearchSpec, optional
+        Random or TPE search instead of the grid (``axes`` is then empty; see
+        :mod:`backtest.sweep.search`); ``rank_by`` is the objective and ``ascending`` its
+        direction (minimised when true).
+    engine : EngineChoice, optional
+        The engine the runs use, recorded in ``sweep.json`` (:mod:`backtest.sweep.engines`).
     """
 
     base: Mapping[str, Any]
@@ -66,12 +84,18 @@ class SweepSpec:
     ascending: bool = False
     walk_forward: WalkForward | None = None
     allow_large_grid: bool = False
+    constraints: Constraints | None = None
+    search: SearchSpec | None = None
+    engine: EngineChoice | None = None
 
     def __post_init__(self) -> None:
+        if self.search is not None and self.axes:
+            raise ConfigError("a search takes its settings from SearchSpec.axes: leave axes empty")
         check_grid_size(self.axes, allow_large=self.allow_large_grid)
         if self.walk_forward is None:
             return
-        for axis in self.axes:
+        varied = [item.axis for item in self.search.axes] if self.search else self.axes
+        for axis in varied:
             if axis.target == PERIOD or (axis.target == RUN and axis.field in ("since", "until")):
                 raise ConfigError(
                     f"sweep axis {axis.name!r} sets the dates, which --walk-forward chooses; "
@@ -80,19 +104,42 @@ class SweepSpec:
 
     @property
     def axis_names(self) -> list[str]:
-        """Axis names in order (the first columns of the table)."""
+        """Axis (or searched setting) names in order (the first columns of the table)."""
+        if self.search is not None:
+            return self.search.axis_names
         return [axis.name for axis in self.axes]
+
+    @property
+    def metric_option(self) -> str:
+        """The option that names the ranking metric (for error messages)."""
+        return "--objective" if self.search is not None else "--rank-by"
 
     def manifest(self) -> dict[str, Any]:
         """A JSON-friendly description, written to ``sweep.json``."""
-        return {
+        runs = self.search.trials if self.search is not None else grid_size(self.axes)
+        manifest: dict[str, Any] = {
             "base": dict(self.base),
             "axes": {axis.name: list(axis.values) for axis in self.axes},
-            "runs_per_window" if self.walk_forward else "runs": grid_size(self.axes),
+            "runs_per_window" if self.walk_forward else "runs": runs,
             "rank_by": self.rank_by,
             "ascending": self.ascending,
             "walk_forward": self.walk_forward.text if self.walk_forward else None,
         }
+        if self.search is not None:
+            manifest["search"] = {
+                **self.search.manifest(),
+                "objective": self.rank_by,
+                "direction": "minimise" if self.ascending else "maximise",
+            }
+        if self.constraints is not None and self.constraints.active:
+            manifest["constraints"] = self.constraints.manifest()
+        if self.engine is not None:
+            manifest["engine"] = self.engine.manifest()
+        return manifest
+
+    def feasible(self, record: RunRecord) -> bool:
+        """Whether a complete run keeps the constraints (always, without constraints)."""
+        return self.constraints is None or self.constraints.feasible(record.metrics)
 
 
 @dataclass
@@ -106,6 +153,7 @@ class PlannedRun:
     phase: str = GRID
     window: int | None = None
     error: str | None = None
+    trial: int | None = None
 
     def task(self, *, keep_equity: bool = False, priority: int = 0) -> RunTask:
         """The task a worker runs."""
@@ -301,7 +349,9 @@ class SweepDriver:
         for record in records:
             if record.complete and record.metrics:
                 self.metric = resolve_metric(
-                    self.spec.rank_by, numeric_metric_names(record.metrics)
+                    self.spec.rank_by,
+                    numeric_metric_names(record.metrics),
+                    option=self.spec.metric_option,
                 )
                 return
 
@@ -327,7 +377,9 @@ class SweepDriver:
         }
         records = [self.store.records[key] for key in candidates if key in self.store.records]
         best = (
-            best_record(records, self.metric, ascending=self.spec.ascending)
+            best_record(
+                records, self.metric, ascending=self.spec.ascending, feasible=self.spec.feasible
+            )
             if self.metric
             else None
         )
@@ -352,6 +404,8 @@ class SweepDriver:
     def _row(self, run: PlannedRun) -> dict[str, Any]:
         record = self.store.records.get(run.key)
         row: dict[str, Any] = dict(run.values)
+        if run.trial is not None:
+            row["trial"] = run.trial
         if self.spec.walk_forward is not None:
             row.update(
                 phase=run.phase,
@@ -366,10 +420,15 @@ class SweepDriver:
             row.update(status="not run", key=run.key)
             return row
         row["status"] = record.status
+        constraints = self.spec.constraints
+        if constraints is not None and constraints.active and record.complete:
+            row[FEASIBLE] = constraints.feasible(record.metrics)
+            row[VIOLATIONS] = constraints.violations(record.metrics) or None
         for name, value in record.metrics.items():
             row[name if name not in run.values else f"{name} (metric)"] = value
         row.update(
             error=record.error,
+            engine=record.engine or None,
             seconds=round(record.seconds, 3),
             worker=record.worker,
             key=run.key,
@@ -409,7 +468,9 @@ class SweepDriver:
                 for run in self._train[window.index]
                 if run.error is None and run.key in self.store.records
             ]
-            best = best_record(train_records, metric, ascending=self.spec.ascending)
+            best = best_record(
+                train_records, metric, ascending=self.spec.ascending, feasible=self.spec.feasible
+            )
             row: dict[str, Any] = {
                 "window": window.index,
                 "train_since": window.train_range[0],
@@ -460,4 +521,20 @@ def run_sweep(
     SweepOutcome
         The ranked table and, for a walk-forward, the windows and out-of-sample equity.
     """
-    return SweepDriver(spec, client, store, backend=backend, progress=progress).run()
+    return make_driver(spec, client, store, backend=backend, progress=progress).run()
+
+
+def make_driver(
+    spec: SweepSpec,
+    client: Any,
+    store: SweepStore,
+    *,
+    backend: Backend = DEFAULT_BACKEND,
+    progress: bool = False,
+) -> SweepDriver:
+    """The driver for ``spec``: a grid's, or a search's when ``spec.search`` is set."""
+    if spec.search is not None:
+        from backtest.sweep.search_driver import SearchDriver
+
+        return SearchDriver(spec, client, store, backend=backend, progress=progress)
+    return SweepDriver(spec, client, store, backend=backend, progress=progress)

@@ -11,11 +11,36 @@ import pandas as pd
 from backtest.errors import ConfigError
 
 #: Context columns before the metrics; axis columns come first of all.
-CONTEXT_COLUMNS: tuple[str, ...] = ("phase", "window", "since", "until")
-TRAILING_COLUMNS: tuple[str, ...] = ("error", "seconds", "worker", "key")
+CONTEXT_COLUMNS: tuple[str, ...] = ("trial", "phase", "window", "since", "until")
+#: Columns a sweep with constraints adds (see :mod:`backtest.sweep.constraints`).
+FEASIBLE, VIOLATIONS = "feasible", "violations"
+
+#: Metrics for which a smaller value is better (named without their unit, case-folded): a
+#: search minimises them and a sweep ranks them smaller first unless told otherwise.  Every
+#: other metric (returns, ratios, ``Max. Drawdown [%]``, which is negative) is maximised.
+MINIMISED_METRICS: frozenset[str] = frozenset(
+    {
+        "volatility (ann.)",
+        "max. drawdown duration",
+        "longest drawdown duration",
+        "liquidations",
+        "liquidation loss",
+        "rejected orders",
+        "fees",
+        "max. margin use",
+    }
+)
 
 
-def resolve_metric(requested: str, names: Iterable[str]) -> str:
+def minimised(metric: str) -> bool:
+    """Whether a smaller value of ``metric`` is better (see :data:`MINIMISED_METRICS`)."""
+    return _without_unit(metric) in MINIMISED_METRICS
+
+
+TRAILING_COLUMNS: tuple[str, ...] = ("error", "engine", "seconds", "worker", "key")
+
+
+def resolve_metric(requested: str, names: Iterable[str], *, option: str = "--rank-by") -> str:
     """Find the metric ``requested`` names among the metrics a run produced.
 
     Accepts the exact key (``"Sharpe Ratio"``), the key in any case, the key without its unit
@@ -41,11 +66,11 @@ def resolve_metric(requested: str, names: Iterable[str]) -> str:
             return found[0]
         if len(found) > 1:
             raise ConfigError(
-                f"--rank-by {requested!r} matches several metrics: "
+                f"{option} {requested!r} matches several metrics: "
                 f"{', '.join(repr(name) for name in found)}; write the one you mean"
             )
     raise ConfigError(
-        f"--rank-by {requested!r} is not a metric of these runs; numeric metrics: "
+        f"{option} {requested!r} is not a metric of these runs; numeric metrics: "
         f"{', '.join(repr(name) for name in numeric) or 'none'}"
     )
 
@@ -74,7 +99,9 @@ def rank_table(
     """Order rows best first by ``metric`` and number them.
 
     Complete runs with a finite metric come first (``rank`` 1, 2, ...; ties keep plan order),
-    then complete runs without it, then failed runs (``rank`` empty for both).
+    then complete runs that break a constraint (a ``feasible`` column that is False, see
+    :mod:`backtest.sweep.constraints`; ordered by the metric, no rank), then complete runs
+    without the metric, then failed runs (``rank`` empty for all of these).
     """
     frame = pd.DataFrame(list(rows))
     if frame.empty:
@@ -82,13 +109,21 @@ def rank_table(
     order = list(range(len(frame)))
     if metric is not None and metric in frame.columns:
         values = pd.to_numeric(frame[metric], errors="coerce")
-        finite = values.notna() & frame["status"].eq("complete")
+        measured = values.notna() & frame["status"].eq("complete")
+        feasible = (
+            frame[FEASIBLE].map(lambda flag: flag is not False and flag == flag)
+            if FEASIBLE in frame.columns
+            else pd.Series(True, index=frame.index)
+        )
+        finite = measured & feasible.astype(bool)
         direction = 1.0 if ascending else -1.0
 
         def sort_key(position: int) -> tuple[int, float, int]:
             if finite.iloc[position]:
                 return (0, direction * float(values.iloc[position]), position)
-            return (1 if frame["status"].iloc[position] == "complete" else 2, 0.0, position)
+            if measured.iloc[position]:
+                return (1, direction * float(values.iloc[position]), position)
+            return (2 if frame["status"].iloc[position] == "complete" else 3, 0.0, position)
 
         order = sorted(order, key=sort_key)
         ranked = frame.iloc[order].reset_index(drop=True)
@@ -168,6 +203,7 @@ def _column_order(columns: Iterable[str], axis_names: Sequence[str]) -> list[str
     head = ["rank", *[name for name in axis_names if name in present]]
     head += [name for name in CONTEXT_COLUMNS if name in present and name not in head]
     head += ["status"] if "status" in present else []
+    head += [name for name in (FEASIBLE, VIOLATIONS) if name in present]
     tail = [name for name in TRAILING_COLUMNS if name in present and name not in head]
     middle = [name for name in present if name not in head and name not in tail]
     return head + middle + tail

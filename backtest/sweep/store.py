@@ -96,6 +96,8 @@ class RunRecord:
     equity : dict or None
         ``{"time_ms": [...], "value": [...]}`` when the equity curve was asked for (the test
         windows of a walk-forward).
+    engine : str
+        ``"event"`` or ``"array"`` (see :mod:`backtest.sweep.engines`); empty when failed.
     """
 
     key: str
@@ -106,6 +108,7 @@ class RunRecord:
     worker: str = ""
     settings: dict[str, Any] = field(default_factory=dict)
     equity: dict[str, list[Any]] | None = None
+    engine: str = ""
 
     @property
     def complete(self) -> bool:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 import pandas as pd
@@ -122,9 +122,23 @@ def make_windows(start_ms: int, end_ms: int, walk_forward: WalkForward) -> list[
 
 
 def best_record(
-    records: Iterable[RunRecord], metric: str, *, ascending: bool = False
+    records: Iterable[RunRecord],
+    metric: str,
+    *,
+    ascending: bool = False,
+    feasible: Callable[[RunRecord], bool] | None = None,
 ) -> RunRecord | None:
-    """The complete record with the best finite ``metric`` (first one on ties), or None."""
+    """The complete record with the best finite ``metric`` (first one on ties), or None.
+
+    With ``feasible`` (a sweep's constraints), the best feasible record is chosen; only when
+    no record is feasible is the best of all of them.
+    """
+    records = list(records)
+    if feasible is not None:
+        kept = [record for record in records if record.complete and feasible(record)]
+        chosen = best_record(kept, metric, ascending=ascending)
+        if chosen is not None:
+            return chosen
     best: RunRecord | None = None
     best_value = math.nan
     for record in records:

@@ -35,6 +35,12 @@ MarketKey = tuple[str, str, str, str | None]
 _MARKETS: dict[MarketKey, pd.DataFrame] = {}
 _LOADS: Counter[MarketKey] = Counter()
 _LOCK = threading.Lock()
+#: The array path's liquidation-map lines, kept across the runs of this process
+#: (a :class:`backtest.arrays.LinesCache` that :func:`backtest.arrays.run_arrays` fills: runs
+#: with the same market, map settings and dates share the map); created on first use.
+_LINES_CACHE: list[Any] = []
+#: Map line sets the worker keeps (a year of 5m bars is about 8 MB each).
+LINES_CACHE_SIZE = 8
 
 
 class _OncePerProcess(logging.Filter):
@@ -215,11 +221,22 @@ def load_counts() -> dict[str, int]:
     return {"|".join(str(part) for part in key): count for key, count in _LOADS.items()}
 
 
+def lines_cache() -> Any:
+    """Return the process's cache of map lines for the array path (one per worker process)."""
+    with _LOCK:
+        if not _LINES_CACHE:
+            from backtest.arrays import LinesCache
+
+            _LINES_CACHE.append(LinesCache(maxsize=LINES_CACHE_SIZE))
+        return _LINES_CACHE[0]
+
+
 def clear_cache() -> None:
-    """Forget the cached markets (e.g. after the store was updated)."""
+    """Forget the cached markets and map lines (e.g. after the store was updated)."""
     with _LOCK:
         _MARKETS.clear()
         _LOADS.clear()
+        _LINES_CACHE.clear()
 
 
 def identity() -> str:
@@ -243,6 +260,7 @@ def perform(task: RunTask, backend: Backend) -> RunRecord:
         results = backend.run(task.settings, frame)
         metrics = dict(backend.metrics(results))
         equity = _equity_of(results) if task.keep_equity else None
+        engine = str((getattr(results, "meta", None) or {}).get("engine") or "event")
     except Exception as error:  # a failing run is data for the table, not the end of the sweep
         return RunRecord(
             key=task.key,
@@ -260,6 +278,7 @@ def perform(task: RunTask, backend: Backend) -> RunRecord:
         worker=identity(),
         settings=task.settings,
         equity=equity,
+        engine=engine,
     )
 
 
