@@ -102,6 +102,8 @@ setup(
     ],
     extras_require={
         "test": ["pytest>=8", "hypothesis>=6.100", "ruff>=0.6", "empyrical-reloaded>=0.7"],
+        # competitors of tests/bench/bench_array.py (tested: backtesting 0.6.6, vectorbt 1.2.0)
+        "bench": ["backtesting>=0.6.5", "vectorbt>=1.2"],
     },
     entry_points={"console_scripts": ["backtest=backtest.cli:main"]},
     zip_safe=False,
