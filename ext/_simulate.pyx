@@ -1,9 +1,22 @@
 """The array simulator: one symbol's bars through the perpetual broker's account, in C.
 
 The compiled twin of :func:`backtest.arrays.reference.simulate_reference` (same arguments,
-same returned tuple); the public entry point is :func:`backtest.arrays.simulate.simulate`,
-which validates the inputs before calling here.  The bar loop runs without the GIL.
+same returned tuple, the same float operations in the same order); the public entry point is
+:func:`backtest.arrays.simulate.simulate`, which validates the inputs before calling here.
+The bar loop runs without the GIL and touches no Python object: the per-bar results go
+straight into preallocated arrays, the events (fills, funding settlements, liquidations,
+refused orders) into C buffers that double when full and become NumPy arrays at the end.
+
+The steps of a bar, the formulas and where each comes from (``PerpetualBroker`` on top of
+backtrader's ``BackBroker``) are documented in the twin; the comments here name the step.
 """
+
+from libc.math cimport NAN, fabs, isfinite
+from libc.stdlib cimport free, malloc, realloc
+
+import numpy as np
+
+from backtest.errors import ConfigError
 
 include "_liquidation_core.pxi"
 
@@ -19,29 +32,1106 @@ cdef extern from *:
     int SIMULATE_IS_DEBUG
 
 
-cdef inline double position_liquidation(
-    int venue,
-    double side,
-    double entry,
-    double quantity,
-    double wallet,
+# A residual position smaller than this fraction of the previous size is treated as closed.
+cdef double DUST = 1e-9
+# target_exposure skips an order smaller than this fraction of max(|target|, |current|, 1).
+cdef double TARGET_TOLERANCE = 1e-12
+
+cdef enum:
+    FILL_MARKET = 0
+    FILL_LIQUIDATION = 3
+    REJECT_SUBMISSION = 1
+    REJECT_FILL = 2
+    REJECT_CAP = 3
+    REJECT_TIER = 4
+    # errors of the liquidation price (the twin raises ConfigError where prices.py would)
+    ERROR_NONE = 0
+    ERROR_BINANCE_LEVERAGE = 1
+    ERROR_VENUE_LEVERAGE = 2
+    ERROR_WALLET = 3
+    ERROR_MEMORY = 4
+
+cdef Py_ssize_t FIRST_CAPACITY = 64
+
+
+# --------------------------------------------------------------------------------------------
+# event rows and their growing buffers
+# --------------------------------------------------------------------------------------------
+cdef struct FillRow:
+    long long bar
+    double size
+    double price
+    double fee
+    signed char kind
+    short reason
+    double pnl
+    double closed
+    double opened
+    double closed_fee
+    double opened_fee
+
+
+cdef struct FundingRow:
+    long long bar
+    double rate
+    double mark
+    double size
+    double payment
+
+
+cdef struct LiquidationRow:
+    long long bar
+    signed char side
+    double size
+    double entry_price
+    double price
+    double fill_price
+    double booked_price
+    double loss
+    double fee
+    double margin
+    unsigned char gap
+
+
+cdef struct RejectRow:
+    long long bar
+    double size
+    double price
+    signed char code
+    short reason
+    double notional
+    double needed
+    double available
+
+
+cdef struct Rows:
+    FillRow* fills
+    Py_ssize_t fill_count
+    Py_ssize_t fill_capacity
+    FundingRow* fundings
+    Py_ssize_t funding_count
+    Py_ssize_t funding_capacity
+    LiquidationRow* liquidations
+    Py_ssize_t liquidation_count
+    Py_ssize_t liquidation_capacity
+    RejectRow* rejections
+    Py_ssize_t reject_count
+    Py_ssize_t reject_capacity
+
+
+cdef void* grown(void* data, Py_ssize_t* capacity, size_t item) noexcept nogil:
+    """``data`` reallocated to twice ``capacity`` items (NULL, data untouched, on failure)."""
+    cdef Py_ssize_t wanted = capacity[0] * 2 if capacity[0] > 0 else FIRST_CAPACITY
+    cdef void* bigger = realloc(data, <size_t>wanted * item)
+    if bigger != NULL:
+        capacity[0] = wanted
+    return bigger
+
+
+cdef FillRow* new_fill(Rows* rows) noexcept nogil:
+    cdef void* bigger
+    if rows.fill_count == rows.fill_capacity:
+        bigger = grown(rows.fills, &rows.fill_capacity, sizeof(FillRow))
+        if bigger == NULL:
+            return NULL
+        rows.fills = <FillRow*>bigger
+    rows.fill_count += 1
+    return &rows.fills[rows.fill_count - 1]
+
+
+cdef FundingRow* new_funding(Rows* rows) noexcept nogil:
+    cdef void* bigger
+    if rows.funding_count == rows.funding_capacity:
+        bigger = grown(rows.fundings, &rows.funding_capacity, sizeof(FundingRow))
+        if bigger == NULL:
+            return NULL
+        rows.fundings = <FundingRow*>bigger
+    rows.funding_count += 1
+    return &rows.fundings[rows.funding_count - 1]
+
+
+cdef LiquidationRow* new_liquidation(Rows* rows) noexcept nogil:
+    cdef void* bigger
+    if rows.liquidation_count == rows.liquidation_capacity:
+        bigger = grown(rows.liquidations, &rows.liquidation_capacity, sizeof(LiquidationRow))
+        if bigger == NULL:
+            return NULL
+        rows.liquidations = <LiquidationRow*>bigger
+    rows.liquidation_count += 1
+    return &rows.liquidations[rows.liquidation_count - 1]
+
+
+cdef RejectRow* new_rejection(Rows* rows) noexcept nogil:
+    cdef void* bigger
+    if rows.reject_count == rows.reject_capacity:
+        bigger = grown(rows.rejections, &rows.reject_capacity, sizeof(RejectRow))
+        if bigger == NULL:
+            return NULL
+        rows.rejections = <RejectRow*>bigger
+    rows.reject_count += 1
+    return &rows.rejections[rows.reject_count - 1]
+
+
+cdef void free_rows(Rows* rows) noexcept nogil:
+    free(rows.fills)
+    free(rows.fundings)
+    free(rows.liquidations)
+    free(rows.rejections)
+    rows.fills = NULL
+    rows.fundings = NULL
+    rows.liquidations = NULL
+    rows.rejections = NULL
+
+
+# --------------------------------------------------------------------------------------------
+# the account: settings, backtrader's Position, the broker's _PositionState
+# --------------------------------------------------------------------------------------------
+cdef struct Book:
+    # settings
+    double leverage
+    double taker_fee
+    double liquidation_fee
+    double mult
+    double slippage
+    int venue
+    int cross
+    int slippage_model
+    # money
+    double cash
+    double wallet
+    double fees_paid
+    double funding_paid
+    double margin_used
+    # the position
+    double size
+    double price
+    double adjbase
+    double margin
+    double liquidation
+    int side
+    # the order sent at the previous close
+    int has_order
+    double order_size
+    double order_price
+    short order_reason
+    # the first error (the twin raises ConfigError there), with the numbers of its message
+    int error
+    double error_leverage
+    double error_allowed
+    double error_notional
+    double error_wallet
+
+
+cdef struct Update:
+    double size
+    double price
+    double opened
+    double closed
+
+
+cdef struct Refusal:
+    int code
+    double needed
+    double available
+
+
+cdef inline Update position_update(
+    double old_size, double old_price, double size, double price
+) noexcept nogil:
+    """backtrader's ``Position.update``: the same float operations in the same order."""
+    cdef Update out
+    cdef double new_size = old_size + size
+    out.size = new_size
+    if not new_size:
+        out.price = 0.0
+        out.opened = 0.0
+        out.closed = size
+    elif not old_size:
+        out.price = price
+        out.opened = size
+        out.closed = 0.0
+    elif old_size > 0:
+        if size > 0:
+            out.price = (old_price * old_size + size * price) / new_size
+            out.opened = size
+            out.closed = 0.0
+        elif new_size > 0:
+            out.price = old_price
+            out.opened = 0.0
+            out.closed = size
+        else:
+            out.price = price
+            out.opened = new_size
+            out.closed = -old_size
+    elif size < 0:
+        out.price = (old_price * old_size + size * price) / new_size
+        out.opened = size
+        out.closed = 0.0
+    elif new_size < 0:
+        out.price = old_price
+        out.opened = 0.0
+        out.closed = size
+    else:
+        out.price = price
+        out.opened = new_size
+        out.closed = -old_size
+    return out
+
+
+cdef inline double slippage_fraction(
+    int model, double slippage, double open_, double high, double low
+) noexcept nogil:
+    """backtest.engine.broker.slippage_fraction (model 0 fixed, 1 volatility)."""
+    if slippage == 0.0:
+        return 0.0
+    if model == 1:
+        if not (open_ > 0.0 and high >= low):
+            return 0.0
+        return slippage * (high - low) / open_
+    return slippage
+
+
+cdef inline Py_ssize_t first_at_least(const double[::1] caps, double value) noexcept nogil:
+    """``bisect_left(caps, value)`` for increasing caps."""
+    cdef Py_ssize_t index = 0
+    cdef Py_ssize_t count = caps.shape[0]
+    while index < count and caps[index] < value:
+        index += 1
+    return index
+
+
+cdef inline double py_min(double first, double second) noexcept nogil:
+    """Python's ``min(first, second)``."""
+    return second if second < first else first
+
+
+cdef inline double py_max(double first, double second) noexcept nogil:
+    """Python's ``max(first, second)``."""
+    return second if second > first else first
+
+
+cdef void update_liquidation(
+    Book* book,
     const double[::1] floors,
+    const double[::1] caps,
     const double[::1] rates,
     const double[::1] amounts,
-    double taker_fee,
+    const double[::1] max_leverages,
     unsigned char[::1] visited,
 ) noexcept nogil:
-    """The broker's liquidation price of the position: the venue's price, a long's floored at 0.
-
-    As ``PerpetualBroker._update_liquidation_price`` computes it: ``wallet`` is the isolated
-    position's margin or, in cross mode with one symbol, the wallet balance.
-    """
-    cdef double price = liq_price_one(
-        venue, side, entry, quantity, wallet, floors, rates, amounts, taker_fee, visited
+    """The broker's liquidation price of the position (a long's clamped at 0)."""
+    cdef double quantity, notional, allowed, held, wallet, price
+    cdef double last_cap = caps[caps.shape[0] - 1]
+    cdef int sign
+    if not book.size:
+        book.liquidation = NAN
+        return
+    sign = 1 if book.size > 0 else -1
+    quantity = fabs(book.size) * book.mult
+    notional = quantity * book.price
+    # the checks of prices.liquidation_price (check_leverage), first error kept
+    if book.venue == VENUE_BINANCE:
+        allowed = max_leverages[0]
+        if notional <= last_cap:
+            allowed = py_min(allowed, max_leverages[first_at_least(caps, notional)])
+        if book.leverage > allowed or notional > last_cap:
+            if not book.error:
+                book.error = ERROR_BINANCE_LEVERAGE
+                book.error_leverage = book.leverage
+                book.error_allowed = allowed
+                book.error_notional = notional
+            return
+    else:
+        held = py_min(py_max(notional, 0.0), last_cap)
+        allowed = max_leverages[first_at_least(caps, held)]
+        if book.leverage > allowed:
+            if not book.error:
+                book.error = ERROR_VENUE_LEVERAGE
+                book.error_leverage = book.leverage
+                book.error_allowed = allowed
+            return
+    wallet = book.wallet if book.cross else book.margin
+    if not (wallet >= 0.0 and isfinite(wallet)):
+        if not book.error:
+            book.error = ERROR_WALLET
+            book.error_wallet = wallet
+        return
+    price = liq_price_one(
+        book.venue,
+        <double>sign,
+        book.price,
+        quantity,
+        wallet,
+        floors,
+        rates,
+        amounts,
+        book.taker_fee,
+        visited,
     )
-    if side > 0.0 and price < 0.0:
-        return 0.0
-    return price
+    book.liquidation = py_max(price, 0.0) if book.size > 0 else price
+
+
+cdef inline Refusal leverage_refusal(
+    Book* book, double notional, const double[::1] caps, const double[::1] max_leverages
+) noexcept nogil:
+    """PerpetualBroker._leverage_refusal as (code, needed, available); code 0 when allowed."""
+    cdef Refusal out
+    cdef double max_notional = caps[caps.shape[0] - 1]
+    cdef double allowed
+    out.code = 0
+    out.needed = 0.0
+    out.available = 0.0
+    if notional > max_notional:
+        out.code = REJECT_CAP
+        out.needed = notional
+        out.available = max_notional
+        return out
+    allowed = max_leverages[first_at_least(caps, notional)]
+    if book.leverage > allowed:
+        out.code = REJECT_TIER
+        out.needed = book.leverage
+        out.available = allowed
+    return out
+
+
+cdef void fill(
+    Book* book,
+    Rows* rows,
+    long long bar,
+    double size,
+    double price,
+    signed char kind,
+    short code,
+    double created_size,
+    double created_price,
+    double fee_override,
+    const double[::1] floors,
+    const double[::1] caps,
+    const double[::1] rates,
+    const double[::1] amounts,
+    const double[::1] max_leverages,
+    unsigned char[::1] visited,
+) noexcept nogil:
+    """PerpetualBroker._fill (+ _book): execute ``size`` at ``price``."""
+    cdef double mult = book.mult
+    cdef double old_size = book.size
+    cdef double entry_before = book.price
+    cdef double available_cash, available, pnl, closed_fee, opened_fee, posted, released
+    cdef double opened, closed, opened_value, notional, executed
+    cdef bint continuing
+    cdef Update update
+    cdef Refusal refusal
+    cdef FillRow* row
+    cdef RejectRow* rejection
+    if old_size and (old_size + size) and fabs(old_size + size) <= DUST * fabs(old_size):
+        size = -old_size  # snap a float residue to an exact close
+    update = position_update(old_size, entry_before, size, price)
+    opened = update.opened
+    closed = update.closed
+    available_cash = book.cash
+    pnl = closed_fee = opened_fee = posted = released = 0.0
+    if closed:
+        pnl = -closed * (price - entry_before) * mult
+        released = book.margin * py_min(fabs(closed) / fabs(old_size), 1.0)
+        available_cash += released
+        available_cash += -closed * (price - book.adjbase) * mult
+        if fee_override == fee_override:
+            closed_fee = fee_override
+        else:
+            closed_fee = fabs(closed) * book.taker_fee * price * mult
+        available_cash -= closed_fee
+        book.cash = available_cash
+    if opened:
+        continuing = fabs(update.size) > fabs(opened)
+        opened_value = fabs(opened) * price * mult
+        notional = fabs(update.size) * mult * (update.price if continuing else price)
+        refusal = leverage_refusal(book, notional, caps, max_leverages)
+        posted = opened_value / book.leverage
+        opened_fee = fabs(opened) * book.taker_fee * price * mult
+        available = available_cash
+        available_cash -= posted + 0.0 + opened_fee
+        if refusal.code or available_cash < 0.0:
+            if not refusal.code:
+                refusal.code = REJECT_FILL
+                refusal.needed = posted + 0.0 + opened_fee
+                refusal.available = available
+                notional = fabs(opened_value)
+            rejection = new_rejection(rows)
+            if rejection == NULL:
+                book.error = ERROR_MEMORY
+                return
+            rejection.bar = bar
+            rejection.size = created_size
+            rejection.price = created_price
+            rejection.code = <signed char>refusal.code
+            rejection.reason = code
+            rejection.notional = notional
+            rejection.needed = refusal.needed
+            rejection.available = refusal.available
+            opened = 0.0
+            opened_fee = posted = 0.0
+        else:
+            if continuing:
+                available_cash += (update.size - opened) * (price - book.adjbase) * mult
+            book.adjbase = price
+            book.cash = available_cash
+    executed = closed + opened
+    if executed:
+        update = position_update(book.size, book.price, executed, price)
+        book.size = update.size
+        book.price = update.price
+        # _book: margin, leverage and liquidation price after the fill
+        book.margin += posted - released
+        book.margin_used += posted - released
+        if not book.size:
+            book.margin_used -= book.margin
+            book.margin = 0.0
+            book.side = 0
+            book.liquidation = NAN
+        else:
+            book.side = 1 if book.size > 0 else -1
+            update_liquidation(book, floors, caps, rates, amounts, max_leverages, visited)
+        book.wallet += pnl - closed_fee - opened_fee
+        book.fees_paid += closed_fee + opened_fee
+        row = new_fill(rows)
+        if row == NULL:
+            book.error = ERROR_MEMORY
+            return
+        row.bar = bar
+        row.size = executed
+        row.price = price
+        row.fee = closed_fee + opened_fee
+        row.kind = kind
+        row.reason = code
+        row.pnl = pnl
+        row.closed = closed
+        row.opened = opened
+        row.closed_fee = closed_fee
+        row.opened_fee = opened_fee
+
+
+cdef void liquidate(
+    Book* book,
+    Rows* rows,
+    long long bar,
+    bint gap,
+    double open_,
+    double high,
+    double low,
+    const double[::1] floors,
+    const double[::1] caps,
+    const double[::1] rates,
+    const double[::1] amounts,
+    const double[::1] max_leverages,
+    unsigned char[::1] visited,
+) noexcept nogil:
+    """PerpetualBroker._liquidate (one symbol: no other position to close)."""
+    cdef double size = book.size
+    cdef double entry = book.price
+    cdef double mult = book.mult
+    cdef double market, fraction, price_loss, nominal_fee, cap, booked_loss, fee, booked_price
+    cdef LiquidationRow* row
+    if gap:
+        market = py_min(open_, book.liquidation) if size > 0 else py_max(open_, book.liquidation)
+    else:
+        market = book.liquidation
+    if book.slippage:
+        fraction = slippage_fraction(book.slippage_model, book.slippage, open_, high, low)
+        market = market * (1.0 + (-1.0 if size > 0 else 1.0) * fraction)
+    price_loss = (entry - market) * size * mult
+    nominal_fee = fabs(size) * book.liquidation_fee * market * mult
+    cap = book.wallet if book.cross else book.margin
+    cap = py_max(cap, 0.0)
+    if price_loss >= cap:
+        booked_loss = cap
+        fee = 0.0
+    else:
+        booked_loss = price_loss
+        fee = py_min(nominal_fee, py_max(cap - price_loss, 0.0))
+    booked_price = entry - booked_loss / (size * mult)
+    book.has_order = 0  # an exchange cancels the working orders on liquidation
+    row = new_liquidation(rows)
+    if row == NULL:
+        book.error = ERROR_MEMORY
+        return
+    row.bar = bar
+    row.side = 1 if size > 0 else -1
+    row.size = fabs(size)
+    row.entry_price = entry
+    row.price = book.liquidation
+    row.fill_price = market
+    row.booked_price = booked_price
+    row.loss = booked_loss + fee
+    row.fee = fee
+    row.margin = book.margin
+    row.gap = gap
+    fill(
+        book,
+        rows,
+        bar,
+        -size,
+        booked_price,
+        FILL_LIQUIDATION,
+        0,
+        -size,
+        market,
+        fee,
+        floors,
+        caps,
+        rates,
+        amounts,
+        max_leverages,
+        visited,
+    )
+
+
+cdef void run(
+    Book* book,
+    Rows* rows,
+    const double[::1] opens,
+    const double[::1] highs,
+    const double[::1] lows,
+    const double[::1] closes,
+    const double[::1] mark_opens,
+    const double[::1] mark_highs,
+    const double[::1] mark_lows,
+    const double[::1] funding_rates,
+    const double[::1] targets,
+    const short[::1] reasons,
+    int funding_on,
+    const double[::1] floors,
+    const double[::1] caps,
+    const double[::1] rates,
+    const double[::1] amounts,
+    const double[::1] max_leverages,
+    unsigned char[::1] visited,
+    double[::1] values,
+    double[::1] cashes,
+    double[::1] sizes,
+    double[::1] margins,
+    double[::1] liquidations,
+    double[::1] funding_cums,
+    double[::1] fee_cums,
+) noexcept nogil:
+    """The bar loop (the steps of simulate_reference, numbered as there)."""
+    cdef Py_ssize_t count = closes.shape[0]
+    cdef Py_ssize_t bar
+    cdef double mult = book.mult
+    cdef double rate, mark, payment, opening, worst, value, check, needed, available, notional
+    cdef double price, fraction, exposure, wanted, current, difference, largest
+    cdef bint hit, accepted, continuing
+    cdef int refused
+    cdef Update update
+    cdef Refusal refusal
+    cdef FundingRow* funding
+    cdef RejectRow* rejection
+    for bar in range(count):
+        # 1. before orders: funding, then a gap through the liquidation price
+        if book.side:
+            if funding_on:
+                rate = funding_rates[bar]
+                if rate == rate:
+                    mark = mark_opens[bar]
+                    if mark != mark:
+                        mark = opens[bar]
+                    payment = book.size * mark * mult * rate
+                    book.cash -= payment
+                    book.wallet -= payment
+                    book.funding_paid += payment
+                    funding = new_funding(rows)
+                    if funding == NULL:
+                        book.error = ERROR_MEMORY
+                        return
+                    funding.bar = bar
+                    funding.rate = rate
+                    funding.mark = mark
+                    funding.size = book.size
+                    funding.payment = payment
+                    if book.cross:
+                        update_liquidation(
+                            book, floors, caps, rates, amounts, max_leverages, visited
+                        )
+            opening = mark_opens[bar]
+            if opening != opening:
+                opening = opens[bar]
+            if (book.side > 0 and opening <= book.liquidation) or (
+                book.side < 0 and opening >= book.liquidation
+            ):
+                liquidate(
+                    book,
+                    rows,
+                    bar,
+                    True,
+                    opens[bar],
+                    highs[bar],
+                    lows[bar],
+                    floors,
+                    caps,
+                    rates,
+                    amounts,
+                    max_leverages,
+                    visited,
+                )
+        # 2. submission check of the order sent at the previous close
+        accepted = False
+        if book.has_order:
+            book.has_order = 0
+            check = book.cash
+            update = position_update(book.size, book.price, book.order_size, book.order_price)
+            refused = 0
+            needed = available = notional = 0.0
+            if update.closed:
+                if book.size:
+                    check += book.margin * py_min(fabs(update.closed) / fabs(book.size), 1.0)
+                check -= fabs(update.closed) * book.taker_fee * book.order_price * mult
+            if update.opened:
+                continuing = fabs(update.size) > fabs(update.opened)
+                notional = fabs(update.size) * mult * (
+                    book.price if continuing else book.order_price
+                )
+                refusal = leverage_refusal(book, notional, caps, max_leverages)
+                refused = refusal.code
+                needed = refusal.needed
+                available = refusal.available
+                if refused:
+                    check = -1.0
+                else:
+                    available = check
+                    check -= fabs(update.opened) * book.order_price * mult / book.leverage
+                    check -= fabs(update.opened) * book.taker_fee * book.order_price * mult
+                    needed = available - check
+                    notional = fabs(update.opened) * mult * book.order_price
+            if check >= 0.0:
+                accepted = True
+            else:
+                if not refused:
+                    refused = REJECT_SUBMISSION
+                    if not update.opened:
+                        needed = 0.0
+                        available = check
+                        notional = 0.0
+                rejection = new_rejection(rows)
+                if rejection == NULL:
+                    book.error = ERROR_MEMORY
+                    return
+                rejection.bar = bar
+                rejection.size = book.order_size
+                rejection.price = book.order_price
+                rejection.code = <signed char>refused
+                rejection.reason = book.order_reason
+                rejection.notional = notional
+                rejection.needed = needed
+                rejection.available = available
+        # 3. the fill at the open, moved against the order by the slippage
+        if accepted:
+            price = opens[bar]
+            if book.slippage:
+                fraction = slippage_fraction(
+                    book.slippage_model, book.slippage, opens[bar], highs[bar], lows[bar]
+                )
+                price = price * (1.0 + (1.0 if book.order_size > 0 else -1.0) * fraction)
+            fill(
+                book,
+                rows,
+                bar,
+                book.order_size,
+                price,
+                FILL_MARKET,
+                book.order_reason,
+                book.order_size,
+                book.order_price,
+                NAN,
+                floors,
+                caps,
+                rates,
+                amounts,
+                max_leverages,
+                visited,
+            )
+        # 4. mark to market at the close
+        if book.size:
+            book.cash += book.size * (closes[bar] - book.adjbase) * mult
+            book.adjbase = closes[bar]
+        value = book.cash + book.margin_used
+        # 5. after orders: the bar's range through the liquidation price
+        if book.side:
+            if book.side > 0:
+                worst = mark_lows[bar]
+                if worst != worst:
+                    worst = lows[bar]
+                hit = worst <= book.liquidation
+            else:
+                worst = mark_highs[bar]
+                if worst != worst:
+                    worst = highs[bar]
+                hit = worst >= book.liquidation
+            if hit:
+                liquidate(
+                    book,
+                    rows,
+                    bar,
+                    False,
+                    opens[bar],
+                    highs[bar],
+                    lows[bar],
+                    floors,
+                    caps,
+                    rates,
+                    amounts,
+                    max_leverages,
+                    visited,
+                )
+                value = book.cash + book.margin_used
+        values[bar] = value
+        cashes[bar] = book.cash
+        sizes[bar] = book.size
+        margins[bar] = book.margin_used
+        liquidations[bar] = book.liquidation if book.side else NAN
+        funding_cums[bar] = book.funding_paid
+        fee_cums[bar] = book.fees_paid
+        if book.error:
+            return
+        # 6. the decision at the close (target_exposure); the last bar's would never fill
+        exposure = targets[bar]
+        if exposure == exposure and bar + 1 < count:
+            price = closes[bar]
+            if price > 0.0:
+                wanted = value * exposure / price
+                current = book.size
+                difference = wanted - current
+                largest = py_max(py_max(fabs(wanted), fabs(current)), 1.0)
+                if fabs(difference) > TARGET_TOLERANCE * largest:
+                    book.has_order = 1
+                    book.order_size = -current if (not wanted and current) else difference
+                    book.order_price = price
+                    book.order_reason = reasons[bar]
+
+
+# --------------------------------------------------------------------------------------------
+# the buffers as NumPy arrays
+# --------------------------------------------------------------------------------------------
+cdef list fill_columns(Rows* rows):
+    cdef Py_ssize_t count = rows.fill_count
+    cdef Py_ssize_t i
+    bar = np.empty(count, dtype=np.int64)
+    kind = np.empty(count, dtype=np.int8)
+    reason = np.empty(count, dtype=np.int16)
+    floats = np.empty((8, count), dtype=np.float64)
+    cdef long long[::1] bar_view = bar
+    cdef signed char[::1] kind_view = kind
+    cdef short[::1] reason_view = reason
+    cdef double[:, ::1] float_view = floats
+    cdef FillRow* row
+    for i in range(count):
+        row = &rows.fills[i]
+        bar_view[i] = row.bar
+        kind_view[i] = row.kind
+        reason_view[i] = row.reason
+        float_view[0, i] = row.size
+        float_view[1, i] = row.price
+        float_view[2, i] = row.fee
+        float_view[3, i] = row.pnl
+        float_view[4, i] = row.closed
+        float_view[5, i] = row.opened
+        float_view[6, i] = row.closed_fee
+        float_view[7, i] = row.opened_fee
+    size, price, fee, pnl, closed, opened, closed_fee, opened_fee = (
+        np.ascontiguousarray(floats[j]) for j in range(8)
+    )
+    return [bar, size, price, fee, kind, reason, pnl, closed, opened, closed_fee, opened_fee]
+
+
+cdef list funding_columns(Rows* rows):
+    cdef Py_ssize_t count = rows.funding_count
+    cdef Py_ssize_t i
+    bar = np.empty(count, dtype=np.int64)
+    floats = np.empty((4, count), dtype=np.float64)
+    cdef long long[::1] bar_view = bar
+    cdef double[:, ::1] float_view = floats
+    cdef FundingRow* row
+    for i in range(count):
+        row = &rows.fundings[i]
+        bar_view[i] = row.bar
+        float_view[0, i] = row.rate
+        float_view[1, i] = row.mark
+        float_view[2, i] = row.size
+        float_view[3, i] = row.payment
+    return [bar, *(np.ascontiguousarray(floats[j]) for j in range(4))]
+
+
+cdef list liquidation_columns(Rows* rows):
+    cdef Py_ssize_t count = rows.liquidation_count
+    cdef Py_ssize_t i
+    bar = np.empty(count, dtype=np.int64)
+    side = np.empty(count, dtype=np.int8)
+    gap = np.empty(count, dtype=np.bool_)
+    floats = np.empty((8, count), dtype=np.float64)
+    cdef long long[::1] bar_view = bar
+    cdef signed char[::1] side_view = side
+    cdef unsigned char[::1] gap_view = gap.view(np.uint8)
+    cdef double[:, ::1] float_view = floats
+    cdef LiquidationRow* row
+    for i in range(count):
+        row = &rows.liquidations[i]
+        bar_view[i] = row.bar
+        side_view[i] = row.side
+        gap_view[i] = 1 if row.gap else 0
+        float_view[0, i] = row.size
+        float_view[1, i] = row.entry_price
+        float_view[2, i] = row.price
+        float_view[3, i] = row.fill_price
+        float_view[4, i] = row.booked_price
+        float_view[5, i] = row.loss
+        float_view[6, i] = row.fee
+        float_view[7, i] = row.margin
+    return [bar, side, *(np.ascontiguousarray(floats[j]) for j in range(8)), gap]
+
+
+cdef list rejection_columns(Rows* rows):
+    cdef Py_ssize_t count = rows.reject_count
+    cdef Py_ssize_t i
+    bar = np.empty(count, dtype=np.int64)
+    code = np.empty(count, dtype=np.int8)
+    reason = np.empty(count, dtype=np.int16)
+    floats = np.empty((5, count), dtype=np.float64)
+    cdef long long[::1] bar_view = bar
+    cdef signed char[::1] code_view = code
+    cdef short[::1] reason_view = reason
+    cdef double[:, ::1] float_view = floats
+    cdef RejectRow* row
+    for i in range(count):
+        row = &rows.rejections[i]
+        bar_view[i] = row.bar
+        code_view[i] = row.code
+        reason_view[i] = row.reason
+        float_view[0, i] = row.size
+        float_view[1, i] = row.price
+        float_view[2, i] = row.notional
+        float_view[3, i] = row.needed
+        float_view[4, i] = row.available
+    size, price, notional, needed, available = (
+        np.ascontiguousarray(floats[j]) for j in range(5)
+    )
+    return [bar, size, price, code, reason, notional, needed, available]
+
+
+cdef object book_error(Book* book):
+    """The exception the twin raises for the book's first error."""
+    if book.error == ERROR_MEMORY:
+        return MemoryError("the array simulator ran out of memory for its event buffers")
+    if book.error == ERROR_BINANCE_LEVERAGE:
+        return ConfigError(
+            f"leverage {book.error_leverage:g} is above the maximum {book.error_allowed:g}x "
+            f"allowed for a position of {book.error_notional:,.2f} notional"
+        )
+    if book.error == ERROR_VENUE_LEVERAGE:
+        return ConfigError(
+            f"leverage {book.error_leverage:g} is above max_leverage {book.error_allowed:g}; "
+            f"allowed range is (0, {book.error_allowed:g}]"
+        )
+    return ConfigError(
+        "wallet_balance must be a finite number >= 0 (quote currency), got "
+        f"{book.error_wallet!r}"
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Python entry points
+# --------------------------------------------------------------------------------------------
+def _contiguous(values, dtype):
+    return np.ascontiguousarray(values, dtype=dtype)
+
+
+def simulate(
+    open_,
+    high,
+    low,
+    close,
+    mark_open,
+    mark_high,
+    mark_low,
+    mark_close,
+    funding_rate,
+    target,
+    reason,
+    double cash,
+    double leverage,
+    double taker_fee,
+    double maker_fee,
+    double liquidation_fee,
+    double mult,
+    int funding_on,
+    double slippage,
+    tier_floor,
+    tier_cap,
+    tier_rate,
+    tier_cum,
+    tier_max_leverage,
+    int venue_code,
+    int margin_mode_code,
+    int slippage_model_code,
+):
+    """Run the raw simulation; the arguments and the result as in the reference twin.
+
+    See :mod:`backtest.arrays.reference` for the raw interface: nine float64 price arrays of
+    the bars, the targets (float64) and reason codes (int16), the account's numbers, the tier
+    table as five float64 arrays and the venue, margin-mode and slippage-model codes.  Returns
+    the tuple of :class:`backtest.arrays.simulation.Simulation`'s fields.
+
+    Raises
+    ------
+    ValueError
+        Arrays of different lengths, an empty tier table or a code out of range.
+    ConfigError
+        Where the twin raises it (a liquidation price the broker's function would refuse).
+    """
+    # maker_fee and mark_close are part of the interface: market orders only pay the taker fee,
+    # and one symbol has no other position for the cross formula to mark at its close.
+    prices = [
+        _contiguous(array, np.float64)
+        for array in (open_, high, low, close, mark_open, mark_high, mark_low, funding_rate, target)
+    ]
+    reason_array = _contiguous(reason, np.int16)
+    tables = [
+        _contiguous(array, np.float64)
+        for array in (tier_floor, tier_cap, tier_rate, tier_cum, tier_max_leverage)
+    ]
+    lengths = [array.shape[0] for array in (*prices, reason_array)]
+    if len(set(lengths)) != 1:
+        raise ValueError(
+            "the price, funding, target and reason arrays must have the same length; got "
+            f"{lengths}"
+        )
+    sizes_of_tables = [array.shape[0] for array in tables]
+    if sizes_of_tables[0] < 1 or len(set(sizes_of_tables)) != 1:
+        raise ValueError(
+            f"the five tier arrays must have the same length >= 1; got {sizes_of_tables}"
+        )
+    if venue_code < VENUE_BINANCE or venue_code > VENUE_HYPERLIQUID:
+        raise ValueError(f"venue code {venue_code} is outside the allowed range 0..3")
+    if margin_mode_code not in (0, 1):
+        raise ValueError(f"margin mode code {margin_mode_code} must be 0 or 1")
+    if slippage_model_code not in (0, 1):
+        raise ValueError(f"slippage model code {slippage_model_code} must be 0 or 1")
+    cdef const double[::1] opens = prices[0]
+    cdef const double[::1] highs = prices[1]
+    cdef const double[::1] lows = prices[2]
+    cdef const double[::1] closes = prices[3]
+    cdef const double[::1] mark_opens = prices[4]
+    cdef const double[::1] mark_highs = prices[5]
+    cdef const double[::1] mark_lows = prices[6]
+    cdef const double[::1] funding_rates = prices[7]
+    cdef const double[::1] targets = prices[8]
+    cdef const short[::1] reasons = reason_array
+    cdef const double[::1] floors = tables[0]
+    cdef const double[::1] caps = tables[1]
+    cdef const double[::1] rates = tables[2]
+    cdef const double[::1] amounts = tables[3]
+    cdef const double[::1] max_leverages = tables[4]
+    cdef Py_ssize_t count = closes.shape[0]
+    cdef Py_ssize_t tiers = floors.shape[0]
+
+    value_array = np.empty(count)
+    cash_array = np.empty(count)
+    size_array = np.empty(count)
+    margin_array = np.empty(count)
+    liquidation_array = np.empty(count)
+    funding_array = np.empty(count)
+    fee_array = np.empty(count)
+    visited_buffer = bytearray(tiers)
+    cdef unsigned char[::1] visited = visited_buffer
+    cdef double[::1] values = value_array
+    cdef double[::1] cashes = cash_array
+    cdef double[::1] sizes = size_array
+    cdef double[::1] margins = margin_array
+    cdef double[::1] liquidations = liquidation_array
+    cdef double[::1] funding_cums = funding_array
+    cdef double[::1] fee_cums = fee_array
+
+    cdef Book book
+    book.leverage = leverage
+    book.taker_fee = taker_fee
+    book.liquidation_fee = liquidation_fee
+    book.mult = mult
+    book.slippage = slippage
+    book.venue = venue_code
+    book.cross = margin_mode_code == 1
+    book.slippage_model = slippage_model_code
+    book.cash = cash
+    book.wallet = cash
+    book.fees_paid = book.funding_paid = book.margin_used = 0.0
+    book.size = book.price = 0.0
+    book.adjbase = NAN
+    book.margin = 0.0
+    book.liquidation = NAN
+    book.side = 0
+    book.has_order = 0
+    book.order_size = book.order_price = 0.0
+    book.order_reason = 0
+    book.error = ERROR_NONE
+    book.error_leverage = book.error_allowed = book.error_notional = book.error_wallet = 0.0
+
+    cdef Rows rows
+    rows.fills = NULL
+    rows.fundings = NULL
+    rows.liquidations = NULL
+    rows.rejections = NULL
+    rows.fill_count = rows.fill_capacity = 0
+    rows.funding_count = rows.funding_capacity = 0
+    rows.liquidation_count = rows.liquidation_capacity = 0
+    rows.reject_count = rows.reject_capacity = 0
+    try:
+        with nogil:
+            run(
+                &book,
+                &rows,
+                opens,
+                highs,
+                lows,
+                closes,
+                mark_opens,
+                mark_highs,
+                mark_lows,
+                funding_rates,
+                targets,
+                reasons,
+                funding_on,
+                floors,
+                caps,
+                rates,
+                amounts,
+                max_leverages,
+                visited,
+                values,
+                cashes,
+                sizes,
+                margins,
+                liquidations,
+                funding_cums,
+                fee_cums,
+            )
+        if book.error:
+            raise book_error(&book)
+        columns = [
+            *fill_columns(&rows),
+            *funding_columns(&rows),
+            *liquidation_columns(&rows),
+            *rejection_columns(&rows),
+        ]
+    finally:
+        free_rows(&rows)
+    final_value = float(value_array[count - 1]) if count else float(cash)
+    return (
+        value_array,
+        cash_array,
+        size_array,
+        margin_array,
+        liquidation_array,
+        funding_array,
+        fee_array,
+        *columns,
+        final_value,
+    )
 
 
 def debug_build():
@@ -69,7 +1159,7 @@ def liquidation_price(
     const double[::1] tier_amounts,
     double taker_fee,
 ):
-    """Liquidation price of one position exactly as the simulator computes it (for tests).
+    """Liquidation price of one position as the simulator's C code computes it (for tests).
 
     Parameters
     ----------
@@ -104,7 +1194,7 @@ def liquidation_price(
     cdef unsigned char[::1] visited = visited_buffer
     cdef double price
     with nogil:
-        price = position_liquidation(
+        price = liq_price_one(
             venue,
             <double>side,
             entry,
@@ -116,4 +1206,6 @@ def liquidation_price(
             taker_fee,
             visited,
         )
+    if side > 0 and price < 0.0:
+        return 0.0
     return price
