@@ -22,6 +22,7 @@ from backtest.arrays.market import MarketArrays
 from backtest.arrays.reference import simulate_reference
 from backtest.arrays.simulate import raw_arguments, simulate
 from backtest.arrays.simulation import Simulation
+from backtest.errors import ConfigError
 from backtest.liquidation.tiers import LeverageTiers, Tier, load_tiers
 
 kernel = pytest.importorskip("backtest.arrays._simulate")
@@ -404,3 +405,47 @@ def test_build_matches_debug_switch():
 def test_debug_build_checks_bounds():
     with pytest.raises(IndexError):
         kernel.read_element(np.arange(3.0), 3)
+
+
+def test_negative_cross_wallet_raises_what_the_twin_raises():
+    """Funding beyond the cross wallet: both refuse the liquidation price with one message."""
+    bars = 6
+    close = np.full(bars, 100.0)
+    rate = np.full(bars, np.nan)
+    rate[3] = 50.0  # a settlement that takes fifty times the notional
+    market = MarketArrays(
+        open=close.copy(),
+        high=close * 1.001,
+        low=close * 0.999,
+        close=close,
+        volume=np.ones(bars),
+        time=np.arange(bars, dtype=np.int64),
+        funding_rate=rate,
+    )
+    decisions = Decisions.from_target(np.full(bars, 1.0))
+    floor, cap, rates, cum, max_leverage = tier_arrays(TABLES["binance"]["btc-2026"])
+    account = Account(
+        cash=1_000.0,
+        leverage=1.0,
+        taker_fee=0.0,
+        maker_fee=0.0,
+        liquidation_fee=0.0125,
+        mult=1.0,
+        venue="binance",
+        margin_mode="cross",
+        funding=True,
+        slippage=0.0,
+        slippage_model="fixed",
+        tier_floor=floor,
+        tier_cap=cap,
+        tier_rate=rates,
+        tier_cum=cum,
+        tier_max_leverage=max_leverage,
+    ).check()
+    arguments = raw_arguments(market, decisions, account)
+    with pytest.raises(ConfigError) as twin_error:
+        simulate_reference(*arguments)
+    with pytest.raises(ConfigError) as kernel_error:
+        kernel.simulate(*arguments)
+    assert str(kernel_error.value) == str(twin_error.value)
+    assert "wallet_balance" in str(kernel_error.value)
