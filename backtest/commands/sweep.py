@@ -348,10 +348,10 @@ def handle(args: argparse.Namespace) -> int:
     scheduler = check_scheduler_address(args.scheduler) if args.scheduler else None
     folder = Path(args.out) if args.out else default_folder(spec)
     show_progress = not (args.quiet or args.json)
-    if not args.quiet and spec.engine is not None:
-        print(spec.engine.text, file=sys.stderr)
     backend = backend_for(spec.engine.engine if spec.engine and args.engine != "auto" else "auto")
     with SweepStore(folder) as store, open_client(args.workers, scheduler) as client:
+        if not args.quiet and spec.engine is not None:  # once the sweep can start
+            print(spec.engine.text, file=sys.stderr)
         driver = make_driver(spec, client, store, backend=backend, progress=show_progress)
         outcome = driver.run()
         files = write_outputs(
