@@ -6,6 +6,10 @@ Strategies are :class:`backtest.Strategy` subclasses found in:
 2. a ``strategies/`` folder in the current working directory;
 3. installed packages, through the entry-point group ``backtest.strategies``.
 
+A plugin decides bar by bar (``next``), over whole arrays (a ``decide`` classmethod, see
+:mod:`backtest.strategy`), or both; one with ``decide`` only runs on the event engine by
+replaying its decisions.
+
 Names are unique.  A user's strategy (2 or 3) that reuses a built-in's name replaces the
 built-in, with a note (printed when it is run and by ``backtest strategies``); two user
 strategies of the same name are ambiguous, and running that name is refused naming both files.
@@ -37,7 +41,7 @@ from types import ModuleType
 from typing import Any
 
 from backtest.errors import ConfigError, PluginError
-from backtest.strategy import INTERFACE_VERSION, Strategy
+from backtest.strategy import INTERFACE_VERSION, Strategy, strategy_form
 
 logger = logging.getLogger(__name__)
 
@@ -63,6 +67,11 @@ class StrategyInfo:
     def parameters(self) -> dict[str, Any]:
         """Parameter names and their defaults."""
         return strategy_parameters(self.cls)
+
+    @property
+    def form(self) -> str:
+        """``"event"`` (``next``), ``"array"`` (``decide`` only) or ``"both"``."""
+        return strategy_form(self.cls)
 
 
 @dataclass

@@ -50,6 +50,7 @@ class RunOutcome:
             "report": str(self.report_path),
             "metrics": self.metrics,
             "warnings": list(self.warnings),
+            "engine": self.results.meta.get("engine", "event"),
         }
         if getattr(self.results, "portfolio", False):
             from backtest.report.portfolio import symbol_metrics
@@ -65,7 +66,10 @@ class RunOutcome:
         """The console summary table followed by the report's path."""
         from backtest.report import format_summary
 
-        return f"{format_summary(self.metrics)}\nreport: {self.report_path}"
+        engine = ""
+        if self.results.meta.get("engine") == "array":
+            engine = "engine: array (the strategy's decide over whole arrays, simulated)\n"
+        return f"{format_summary(self.metrics)}\n{engine}report: {self.report_path}"
 
 
 def warn_rejected(results: Results) -> str | None:
@@ -205,6 +209,7 @@ def execute_run(
     progress: bool = False,
     write_html: bool = True,
     map_lines: tuple[str, ...] = (),
+    engine: str = "event",
 ) -> RunOutcome:
     """Run a backtest and write its folder (results, metrics, report).
 
@@ -223,6 +228,10 @@ def execute_run(
         Also render ``report.html`` (the saved results can always be rendered later).
     map_lines : tuple of str
         Map lines drawn as panels under the report's price chart (``--map-lines``).
+    engine : {"event", "array", "auto"}
+        ``event``: backtrader bar by bar; ``array``: the strategy's ``decide`` through the array
+        simulator (:func:`backtest.arrays.run.run_arrays`, single symbol); ``auto``: the array
+        path when the strategy has one and the run is single-symbol.
 
     Returns
     -------
@@ -242,7 +251,14 @@ def execute_run(
     config, strategy_class = prepare(settings)
     steps = logging.getLogger("backtest.run")
     steps.debug("settings: %s", config.to_dict())
-    results = run(config, strategy_class=strategy_class, progress=progress)
+    from backtest.arrays.run import choose_engine
+
+    if choose_engine(engine, strategy_class, config) == "array":
+        from backtest.arrays.run import run_arrays
+
+        results = run_arrays(config, strategy_class=strategy_class, heatmap=True)
+    else:
+        results = run(config, strategy_class=strategy_class, progress=progress)
     warn_rejected(results)
     metrics = compute_metrics(results)
     from backtest.report.realism import run_warnings

@@ -53,6 +53,7 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import backtrader as bt
+import numpy as np
 
 #: Version of the plugin interface.  A plugin may declare the version it was written for in
 #: ``INTERFACE_VERSION``; the loader refuses plugins written for a newer interface.
@@ -180,6 +181,67 @@ class Strategy(bt.Strategy, metaclass=_MetaPluginStrategy):
         band returns ``{"band": self.p.band}``.
         """
         return {}
+
+    # -- array-only plugins on the event engine ---------------------------------------------
+    def next(self) -> None:
+        """Array-only plugins: execute ``decide``'s decision of the bar that just closed.
+
+        A plugin with its own ``next`` overrides this.  One with only ``decide`` gets its
+        decisions computed once, over the whole run, at its first bar (the map's lines are
+        ready then), and executed as :class:`backtest.arrays.replay.ReplayDecisions` does.
+        """
+        if not has_array_form(type(self)):
+            return
+        from backtest.arrays.replay import ReplayDecisions
+
+        if getattr(self, "_targets", None) is None:
+            self._start_replay()
+        ReplayDecisions.next(self)
+
+    def prenext(self) -> None:
+        """Array-only plugins decide on every bar, also before other indicators are ready."""
+        if type(self).next is Strategy.next:
+            self.next()
+
+    def _start_replay(self) -> None:
+        """Run ``decide`` over the feed's bars and the map's lines; keep its decisions."""
+        from backtest.arrays.bars import Bars
+
+        feed = self.datas[0]
+        count = feed.buflen()
+
+        def values(line: Any) -> Any:
+            return np.asarray(line.array, dtype=np.float64)[:count].copy()
+
+        lines = {}
+        if self.clusters is not None:
+            for name in self.clusters.lines.getlinealiases():
+                lines[name] = values(getattr(self.clusters.lines, name))
+        funding = (
+            values(feed.lines.funding_rate)
+            if "funding_rate" in feed.lines.getlinealiases()
+            else None
+        )
+        if funding is not None and np.isnan(funding).all():
+            funding = None
+        from backtest.engine.feeds import date_numbers_to_index
+
+        times = date_numbers_to_index(values(feed.lines.datetime)).tz_localize(None)
+        bars = Bars(
+            open=values(feed.lines.open),
+            high=values(feed.lines.high),
+            low=values(feed.lines.low),
+            close=values(feed.lines.close),
+            volume=values(feed.lines.volume),
+            time=times.as_unit("ns").to_numpy(),
+            funding_rate=funding,
+            lines=lines,
+        )
+        params = types.SimpleNamespace(**dict(self.p._getkwargs()))
+        decisions = call_decide(type(self), bars, params)
+        self._targets = decisions.target.tolist()
+        self._labels = [decisions.reason_label(code) for code in range(len(decisions.reasons))]
+        self._codes = decisions.reason_codes().tolist()
 
     # -- position helpers -----------------------------------------------------------------
     def liquidation_price(self, data: bt.AbstractDataBase | None = None) -> float:

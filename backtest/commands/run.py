@@ -50,6 +50,14 @@ def register(subparsers: Any) -> None:
         "e.g. long_band_notional,short_band_notional,cascade_risk (default: none)",
     )
     output.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
+    output.add_argument(
+        "--engine",
+        choices=("event", "array", "auto"),
+        default="event",
+        help="event (default): backtrader bar by bar; array: the strategy's decide over whole "
+        "arrays through the array simulator (one symbol); auto: array when the strategy has a "
+        "decide and the run is single-symbol",
+    )
     verbosity = output.add_mutually_exclusive_group()
     verbosity.add_argument("-q", "--quiet", action="store_true", help="print only errors")
     verbosity.add_argument(
@@ -239,6 +247,7 @@ def handle(args: argparse.Namespace) -> int:
         reports_root=DEFAULT_REPORTS,
         progress=not (args.quiet or args.json),
         map_lines=tuple(name for name in (args.map_lines or "").split(",") if name.strip()),
+        engine=args.engine,
     )
     if args.json:
         print(dumps(outcome.summary(), indent=2))

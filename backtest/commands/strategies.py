@@ -39,6 +39,7 @@ def handle(args: argparse.Namespace) -> int:
                 "name": info.name,
                 "summary": info.summary,
                 "source": info.source,
+                "form": info.form,
                 "parameters": {k: _jsonable(v) for k, v in info.parameters.items()},
             }
             for info in catalogue.strategies.values()
@@ -48,6 +49,7 @@ def handle(args: argparse.Namespace) -> int:
         for info in sorted(catalogue.strategies.values(), key=lambda item: item.name):
             print(f"{info.name}  —  {info.summary or '(no docstring)'}")
             print(f"    from {info.source}")
+            print(f"    form: {_FORMS[info.form]}")
             if info.name in catalogue.notes:
                 print("    (replaces the built-in strategy of this name)")
             for name, default in info.parameters.items():
@@ -60,6 +62,14 @@ def handle(args: argparse.Namespace) -> int:
     for error in catalogue.errors:
         print(f"warning: {error}", file=sys.stderr)
     return 1 if catalogue.errors and not catalogue.strategies else 0
+
+
+#: How ``strategies`` describes each decision form.
+_FORMS = {
+    "event": "event (next, bar by bar)",
+    "array": "array (decide over whole arrays; replayed on the event engine)",
+    "both": "both (next and decide: sweeps and --engine array use decide)",
+}
 
 
 def _jsonable(value: Any) -> Any:
