@@ -72,6 +72,11 @@ _EXPORTS: dict[str, str] = {
     "INTERFACE_VERSION": "backtest.strategy",
     "discover": "backtest.plugins",
     "resolve_strategy": "backtest.plugins",
+    # array strategies
+    "Bars": "backtest.arrays.bars",
+    "Decisions": "backtest.arrays.decisions",
+    "run_arrays": "backtest.arrays.run",
+    "has_array_form": "backtest.arrays.run",
 }
 
 __all__ = ["__version__", *sorted(_EXPORTS)]
