@@ -292,10 +292,15 @@ def simulate_reference(
     margin = 0.0
     side = 0
     liquidation = _NAN
-    # The order sent at the previous close (at most one: it is filled or refused next bar).
+    # The order sent at the previous close, waiting for the submission check.
     has_order = False
     order_size = order_price = 0.0
     order_reason = 0
+    # Accepted orders still to fill: [remaining size, created size, created price, reason].
+    # A market order fills whole on the next bar, except when the broker's dust snap closes
+    # the position exactly: the order's float residue then stays pending and fills (opening a
+    # dust position) on the following bar, as backtrader keeps a partly executed order alive.
+    pending: list[list[Any]] = []
 
     values = np.empty(count)
     cashes = np.empty(count)
@@ -349,8 +354,11 @@ def simulate_reference(
         created_size: float,
         created_price: float,
         fee_override: float,
-    ) -> None:
-        """PerpetualBroker._fill (+ _book): execute ``size`` at ``price``."""
+    ) -> tuple[float, bool]:
+        """PerpetualBroker._fill (+ _book): execute ``size`` at ``price``.
+
+        Returns the size executed and whether the opening part was refused (the order dies).
+        """
         nonlocal cash, wallet, fees_paid, margin_used, pos_size, pos_price, adjbase
         nonlocal margin, side, liquidation
         old_size = pos_size
@@ -371,7 +379,7 @@ def simulate_reference(
                 closed_fee = abs(closed) * taker_fee * price * mult
             available_cash -= closed_fee
             cash = available_cash
-        opened_before = opened
+        refused_open = False
         if opened:
             continuing = abs(psize) > abs(opened)
             opened_value = abs(opened) * price * mult
@@ -388,6 +396,7 @@ def simulate_reference(
                 rejected.append(
                     (bar, created_size, created_price, refused, code, notional, needed, allowed)
                 )
+                refused_open = True
                 opened = 0.0
                 opened_fee = posted = 0.0
             else:
@@ -426,7 +435,7 @@ def simulate_reference(
                     opened_fee,
                 )
             )
-        del opened_before
+        return executed, refused_open
 
     def liquidate(bar: int, gap: bool) -> None:
         """PerpetualBroker._liquidate (one symbol: no other position to close)."""
@@ -455,6 +464,7 @@ def simulate_reference(
             fee = min(nominal_fee, max(cap - price_loss, 0.0))
         booked_price = entry - booked_loss / (size * mult)
         has_order = False  # an exchange cancels the working orders on liquidation
+        pending.clear()
         liquidated.append(
             (
                 bar,
@@ -494,7 +504,6 @@ def simulate_reference(
             if (side > 0 and opening <= liquidation) or (side < 0 and opening >= liquidation):
                 liquidate(bar, True)
         # 2. submission check of the order sent at the previous close.
-        accepted = False
         if has_order:
             has_order = False
             check = cash
@@ -520,7 +529,7 @@ def simulate_reference(
                     needed = available - check
                     notional = abs(opened) * mult * order_price
             if check >= 0.0:
-                accepted = True
+                pending.append([order_size, order_size, order_price, order_reason])
             else:
                 if not refused:
                     refused = _REJECT_SUBMISSION
@@ -538,24 +547,25 @@ def simulate_reference(
                         available,
                     )
                 )
-        # 3. the fill at the open, moved against the order by the slippage.
-        if accepted:
-            price = opens[bar]
-            if slippage:
-                fraction = slippage_fraction_raw(
-                    slippage_model_code, slippage, opens[bar], highs[bar], lows[bar]
+        # 3. the fills at the open (oldest order first), moved against the order by slippage.
+        if pending:
+            waiting = pending[:]
+            pending.clear()
+            for order in waiting:
+                remaining = order[0]
+                price = opens[bar]
+                if slippage:
+                    fraction = slippage_fraction_raw(
+                        slippage_model_code, slippage, opens[bar], highs[bar], lows[bar]
+                    )
+                    price = price * (1.0 + (1 if remaining > 0 else -1) * fraction)
+                executed, refused_open = fill(
+                    bar, remaining, price, _FILL_MARKET, order[3], order[1], order[2], _NAN
                 )
-                price = price * (1.0 + (1 if order_size > 0 else -1) * fraction)
-            fill(
-                bar,
-                order_size,
-                price,
-                _FILL_MARKET,
-                order_reason,
-                order_size,
-                order_price,
-                _NAN,
-            )
+                remaining -= executed
+                if remaining and not refused_open:
+                    order[0] = remaining
+                    pending.append(order)
         # 4. mark to market at the close.
         if pos_size:
             cash += pos_size * (closes[bar] - adjbase) * mult
