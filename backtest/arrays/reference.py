@@ -1,6 +1,10 @@
 """Pure-Python reference twin of the array simulator (``ext/_simulate.pyx``).
 
-Interface changes (newest first): none since the first version (2026-12-03 04:30 UTC).
+Interface changes (newest first; the argument list and result tuple have not changed):
+
+* 2026-12-03 04:25 UTC, semantics: an accepted order whose fill the dust snap shortened stays
+  pending with its float residue and fills on the next bar (``pending`` list, step 3), as
+  backtrader keeps a partly executed order alive.
 
 Raw interface (shared with the compiled kernel ``backtest.arrays._simulate.simulate``)
 -------------------------------------------------------------------------------------
