@@ -16,7 +16,10 @@ sweep machinery runs the real engine or, in tests, a stand-in:
 
 from __future__ import annotations
 
+import inspect
+import os
 import pickle
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,17 +56,77 @@ def _restore_backend(payload: bytes) -> Backend:
 
 
 def prepare_settings(settings: Mapping[str, Any]) -> dict[str, Any]:
-    """Validate settings through :func:`backtest.runs.prepare` and return every field.
+    """Validate settings as :func:`backtest.runs.prepare` does and return every field.
 
     Raises
     ------
     ConfigError, PluginError
         As :func:`backtest.runs.prepare`.
     """
-    from backtest.runs import prepare
-
-    config, _ = prepare(settings)
+    config, _ = prepare_run(settings)
     return dict(config.to_dict())
+
+
+def prepare_run(settings: Mapping[str, Any]) -> tuple[Any, type]:
+    """:func:`backtest.runs.prepare` with the strategy resolved once per process.
+
+    Finding a strategy by name scans the strategy folders and the installed entry points
+    (about 8 ms), which a sweep would otherwise repeat for every run on the client and again on
+    the worker.  The same steps as :func:`backtest.runs.prepare` follow (parameters coerced,
+    map parameters checked, :class:`~backtest.engine.RunConfig` built).
+
+    Raises
+    ------
+    ConfigError, PluginError
+        As :func:`backtest.runs.prepare`.
+    """
+    from backtest.engine import RunConfig
+    from backtest.errors import ConfigError
+    from backtest.plugins import coerce_parameters
+    from backtest.runs import check_map_parameters
+
+    values = dict(settings)
+    strategy_spec = values.get("strategy") or RunConfig().strategy
+    strategy_class = resolved_strategy(str(strategy_spec))
+    values["strategy"] = strategy_spec
+    values["params"] = coerce_parameters(strategy_class, values.get("params") or {})
+    values["map_params"] = check_map_parameters(values.get("map_params") or {})
+    try:
+        config = RunConfig.from_dict(values)
+    except TypeError as error:  # an unexpected key reached the dataclass
+        raise ConfigError(f"invalid run settings: {error}") from error
+    return config, strategy_class
+
+
+_RESOLVED: dict[tuple[str, str], tuple[type, Any]] = {}
+_RESOLVED_LOCK = threading.Lock()
+
+
+def resolved_strategy(spec: str) -> type:
+    """:func:`backtest.plugins.resolve_strategy`, remembered per process and working folder.
+
+    Resolved again when the file that defines the class changed since (its size or
+    modification time), so an edited strategy is picked up by the next sweep of a session.
+    """
+    from backtest.plugins import resolve_strategy
+
+    key = (spec, os.getcwd())
+    with _RESOLVED_LOCK:
+        cached = _RESOLVED.get(key)
+    if cached is not None and _source_stamp(cached[0]) == cached[1]:
+        return cached[0]
+    strategy_class = resolve_strategy(spec)
+    with _RESOLVED_LOCK:
+        _RESOLVED[key] = (strategy_class, _source_stamp(strategy_class))
+    return strategy_class
+
+
+def _source_stamp(strategy_class: type) -> Any:
+    try:
+        status = os.stat(inspect.getfile(strategy_class))
+    except (TypeError, OSError):
+        return None
+    return (status.st_size, status.st_mtime_ns)
 
 
 def run_backtest(settings: Mapping[str, Any], frame: pd.DataFrame) -> Any:
@@ -89,11 +152,10 @@ def run_backtest_array(settings: Mapping[str, Any], frame: pd.DataFrame) -> Any:
 
 
 def _run(settings: Mapping[str, Any], frame: Any, engine: str) -> Any:
-    from backtest.runs import prepare
     from backtest.sweep.engines import array_functions, has_array_form, is_portfolio
     from backtest.sweep.worker import lines_cache, with_warmup
 
-    config, strategy_class = prepare(settings)
+    config, strategy_class = prepare_run(settings)
     data = with_warmup(config.to_dict(), frame)
     single = not isinstance(data, Mapping) and not is_portfolio(config.symbol)
     if engine != EVENT and single and has_array_form(strategy_class):

@@ -188,6 +188,10 @@ def with_warmup(settings: Mapping[str, Any], frame: Any) -> Any:
     if len(frame) == 0 or settings.get("since") is None:
         return frame
     history = market_for(settings, warmup=True)
+    if len(history) >= len(frame) and history.index[-1] == frame.index[-1]:
+        # one slice of the cached history from the warm-up's start, as `backtest run` loads
+        # it (the engine's split_warmup gives the traded bars their own funding times)
+        return history
     prefix = history.iloc[: int(history.index.searchsorted(frame.index[0], side="left"))]
     return join_warmup(prefix, frame) if len(prefix) else frame
 

@@ -191,3 +191,32 @@ def test_array_sweep_table_equals_event_sweep_table(
         table.drop(columns=["engine", "seconds", "worker"]) for table in tables.values()
     )
     pd.testing.assert_frame_equal(array, event, rtol=1e-9, check_dtype=False)
+
+
+def test_a_sweep_run_equals_the_run_loaded_by_the_engine(store_dir):
+    """The worker's slice of its cached history (warm-up included) gives `backtest run`'s result."""
+    from backtest.engine import run
+    from backtest.runs import prepare
+    from backtest.sweep.backends import (
+        compute_metrics,
+        prepare_settings,
+        run_backtest_array,
+        run_backtest_event,
+    )
+
+    settings = prepare_settings(
+        {
+            "strategy": "ClusterFade",
+            "since": "2025-10-08",
+            "until": "2025-10-11",
+            "data_dir": store_dir,
+        }
+    )
+    config, strategy_class = prepare(settings)
+    direct = compute_metrics(run(config, strategy_class=strategy_class))
+    assert direct["# Trades"] > 0
+    for function in (run_backtest_event, run_backtest_array):
+        swept = compute_metrics(function(settings, worker.market_for(settings)))
+        assert swept.keys() == direct.keys()
+        for name, value in direct.items():
+            assert swept[name] == value or (value != value and swept[name] != swept[name]), name
