@@ -111,7 +111,7 @@ class Decisions:
         if infinite.any():
             bar = int(np.flatnonzero(infinite)[0])
             raise ConfigError(
-                f"decisions: target[{bar}] is {target[bar]!r}; an exposure must be finite "
+                f"decisions: target[{bar}] is {float(target[bar])!r}; an exposure must be finite "
                 "(NaN for no decision)"
             )
         reasons = self.reasons
