@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import math
 import types
 
@@ -147,30 +148,17 @@ class ClusterFade(backtest.Strategy):
         body = close - open_
         fresh = (latest >= 0) & (np.arange(count) - latest <= params.confirm_bars)
         turns = ((side > 0) & (body > 0.0)) | ((side < 0) & (body < 0.0))
-        candidates = np.flatnonzero(fresh & turns).tolist()
-        hold, take_profit, stop_loss = int(params.hold_bars), params.take_profit, params.stop_loss
-        flat_from = 1
-        for entry in candidates:
-            if entry < flat_from or latest[entry] < flat_from:
-                continue  # in a position then, or its sweep came before the position closed
-            direction = int(side[entry])
-            target[entry] = params.exposure if direction > 0 else -params.exposure
-            entry_price = close[entry]
-            window = close[entry + 1 : entry + hold + 1]
-            change = window / entry_price - 1.0
-            gain = change if direction > 0 else -change
-            hits = np.flatnonzero((gain >= take_profit) | (gain <= -stop_loss))
-            if hits.size:
-                offset = int(hits[0])
-                code = 1 if gain[offset] >= take_profit else 2
-            else:
-                offset, code = hold - 1, 3
-            exit_bar = entry + 1 + offset
-            if exit_bar >= count:
-                break  # still open at the end
-            target[exit_bar] = 0.0
-            reason[exit_bar] = code
-            flat_from = exit_bar + 1
+        candidates = np.flatnonzero(fresh & turns)
+        entries, exits, codes = _trades(
+            close.tolist(),
+            candidates.tolist(),
+            latest[candidates].tolist(),
+            side[candidates].tolist(),
+            params,
+        )
+        target[entries] = np.where(side[entries] > 0, params.exposure, -params.exposure)
+        target[exits] = 0.0
+        reason[exits] = codes
         return Decisions.from_target(target, reason, REASONS)
 
     def _arm(self, side: str) -> None:
@@ -188,3 +176,53 @@ def _sweeps(
     with np.errstate(invalid="ignore"):
         swept = now >= params.min_swept_share * before
     return np.isfinite(before) & (before > 0.0) & np.isfinite(now) & swept
+
+
+def _trades(
+    close: list[float],
+    candidates: list[int],
+    sweeps: list[int],
+    sides: list[int],
+    params: types.SimpleNamespace,
+) -> tuple[list[int], list[int], list[int]]:
+    """Entry bars, exit bars and exit codes (1 take-profit, 2 stop, 3 time) of the positions.
+
+    ``candidates`` are the bars where a fresh sweep's reversal bar appears (sorted), with the
+    bar of that sweep and its side.  From the first bar on which the strategy is flat, the
+    first candidate whose sweep came while flat is an entry; its exit is the first later bar
+    whose gain (from the entry bar's close) reaches the take-profit or the stop, else the
+    ``hold_bars``-th bar after it, computed with the float operations of ``next``.  The
+    strategy is flat again from the bar after the exit.  A position still open at the end has
+    an entry and no exit.
+    """
+    count = len(close)
+    hold, take_profit, stop_loss = int(params.hold_bars), params.take_profit, params.stop_loss
+    entries: list[int] = []
+    exits: list[int] = []
+    codes: list[int] = []
+    flat_from, position, total = 1, 0, len(candidates)
+    while True:
+        position = bisect.bisect_left(candidates, flat_from, position)
+        while position < total and sweeps[position] < flat_from:
+            position += 1  # its sweep came while the position was open
+        if position >= total:
+            break
+        entry = candidates[position]
+        entries.append(entry)
+        entry_price, long_side = close[entry], sides[position] > 0
+        exit_bar, code = entry + hold, 3
+        for bar in range(entry + 1, min(entry + hold, count - 1) + 1):
+            change = close[bar] / entry_price - 1.0
+            gain = change if long_side else -change
+            if gain >= take_profit:
+                exit_bar, code = bar, 1
+                break
+            if gain <= -stop_loss:
+                exit_bar, code = bar, 2
+                break
+        if exit_bar >= count:
+            break  # still open at the end
+        exits.append(exit_bar)
+        codes.append(code)
+        flat_from = exit_bar + 1
+    return entries, exits, codes

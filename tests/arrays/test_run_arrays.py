@@ -332,3 +332,19 @@ def test_strategies_lists_each_plugins_form(tmp_path, capsys, monkeypatch):
     assert main(["strategies"]) == 0
     assert "form: array" in capsys.readouterr().out
     assert has_array_form(resolve_strategy("OnlyArrays", tmp_path))
+
+
+def test_bar_date_numbers_equal_backtraders_date_numbers_bit_for_bit():
+    from backtest.arrays.results import bar_date_numbers
+    from backtest.engine.feeds import date_numbers
+
+    rng = np.random.default_rng(11)
+    minutes = np.sort(rng.choice(3_000_000, size=5_000, replace=False))
+    on_minutes = pd.DatetimeIndex(
+        pd.Timestamp("2020-01-01", tz="UTC") + pd.to_timedelta(minutes, unit="min")
+    )
+    assert np.array_equal(bar_date_numbers(on_minutes), date_numbers(on_minutes))
+    odd = on_minutes + pd.to_timedelta(rng.integers(0, 60_000, 5_000), unit="ms")
+    assert np.array_equal(bar_date_numbers(odd), date_numbers(odd))
+    naive = on_minutes.tz_localize(None)
+    assert np.array_equal(bar_date_numbers(naive), date_numbers(on_minutes))
