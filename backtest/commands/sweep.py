@@ -417,6 +417,7 @@ def _summary(outcome: Any, files: Any) -> dict[str, Any]:
         "page": str(files.page),
         "table": str(files.table),
         "metric": outcome.metric,
+        "engine": outcome.spec.engine.engine if outcome.spec.engine else None,
         "runs": outcome.total,
         "executed": outcome.executed,
         "skipped": outcome.skipped,

@@ -228,6 +228,25 @@ def render_page(
         ("axes", "; ".join(f"{axis.name} = {list(axis.values)}" for axis in spec.axes)),
         ("base settings", ", ".join(f"{key}={value}" for key, value in base.items())),
     ]
+    if spec.search is not None:
+        search = spec.search
+        summary_rows[4] = ("searched", "; ".join(axis.describe() for axis in search.axes))
+        summary_rows.insert(
+            4,
+            (
+                "search",
+                f"{search.method}, {search.trials} trials, seed {search.seed}, "
+                f"batches of {search.batch_size}",
+            ),
+        )
+    if spec.constraints is not None and spec.constraints.active:
+        limits = spec.constraints
+        shown = [f"at least {limits.min_trades} trades"] if limits.min_trades is not None else []
+        if limits.max_drawdown is not None:
+            shown.append(f"drawdown at most {limits.max_drawdown:g} %")
+        summary_rows.append(("constraints", ", ".join(shown)))
+    if spec.engine is not None:
+        summary_rows.append(("engine", f"{spec.engine.engine} ({spec.engine.reason})"))
     if spec.walk_forward is not None:
         summary_rows.append(("walk-forward (train:test)", spec.walk_forward.text))
         summary_rows.append(("out-of-sample return [%]", f"{outcome.oos_return_pct:.4g}"))

@@ -174,6 +174,10 @@ def test_search_is_reproducible_with_its_seed(base_settings, thread_client, tmp_
         "high": 12,
         "log": False,
     }
+    from backtest.sweep.page import render_page
+
+    page = render_page(first)
+    assert "tpe, 14 trials, seed 0, batches of 4" in page and "fast = int 2..12" in page
 
 
 def test_each_trial_is_recorded_with_its_own_metrics(base_settings, thread_client, tmp_path):
