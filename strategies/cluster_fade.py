@@ -5,6 +5,7 @@ from __future__ import annotations
 import bisect
 import math
 import types
+from typing import Any
 
 import numpy as np
 
@@ -150,10 +151,11 @@ class ClusterFade(backtest.Strategy):
         turns = ((side > 0) & (body > 0.0)) | ((side < 0) & (body < 0.0))
         candidates = np.flatnonzero(fresh & turns)
         entries, exits, codes = _trades(
-            close.tolist(),
+            memoryview(np.ascontiguousarray(close)),
             candidates.tolist(),
             latest[candidates].tolist(),
             side[candidates].tolist(),
+            _may_exit_early(close, candidates, side[candidates], params).tolist(),
             params,
         )
         target[entries] = np.where(side[entries] > 0, params.exposure, -params.exposure)
@@ -179,10 +181,11 @@ def _sweeps(
 
 
 def _trades(
-    close: list[float],
+    close: Any,
     candidates: list[int],
     sweeps: list[int],
     sides: list[int],
+    early: list[bool],
     params: types.SimpleNamespace,
 ) -> tuple[list[int], list[int], list[int]]:
     """Entry bars, exit bars and exit codes (1 take-profit, 2 stop, 3 time) of the positions.
@@ -193,7 +196,8 @@ def _trades(
     whose gain (from the entry bar's close) reaches the take-profit or the stop, else the
     ``hold_bars``-th bar after it, computed with the float operations of ``next``.  The
     strategy is flat again from the bar after the exit.  A position still open at the end has
-    an entry and no exit.
+    an entry and no exit.  ``early`` tells, per candidate, whether the take-profit or the stop
+    is reached at all within ``hold_bars`` (:func:`_may_exit_early`); only those are scanned.
     """
     count = len(close)
     hold, take_profit, stop_loss = int(params.hold_bars), params.take_profit, params.stop_loss
@@ -211,7 +215,8 @@ def _trades(
         entries.append(entry)
         entry_price, long_side = close[entry], sides[position] > 0
         exit_bar, code = entry + hold, 3
-        for bar in range(entry + 1, min(entry + hold, count - 1) + 1):
+        bars = range(entry + 1, min(entry + hold, count - 1) + 1) if early[position] else ()
+        for bar in bars:
             change = close[bar] / entry_price - 1.0
             gain = change if long_side else -change
             if gain >= take_profit:
@@ -226,3 +231,31 @@ def _trades(
         codes.append(code)
         flat_from = exit_bar + 1
     return entries, exits, codes
+
+
+def _may_exit_early(
+    close: np.ndarray, candidates: np.ndarray, sides: np.ndarray, params: types.SimpleNamespace
+) -> np.ndarray:
+    """Whether a position entered at each candidate reaches its take-profit or stop in time.
+
+    The gain ``close / entry - 1`` (negated for a short) is monotone in the close, also in
+    floating point, so the best and worst gains over the ``hold_bars`` bars after the entry
+    are those of the window's highest and lowest close (running maxima and minima, O(n)).
+    """
+    from scipy.ndimage import maximum_filter1d, minimum_filter1d
+
+    hold = int(params.hold_bars)
+    count = close.shape[0]
+    origin = -(hold // 2)  # window of bar j: closes j … j + hold - 1
+    highest = maximum_filter1d(close, hold, mode="constant", cval=-np.inf, origin=origin)
+    lowest = minimum_filter1d(close, hold, mode="constant", cval=np.inf, origin=origin)
+    after = candidates + 1
+    inside = after < count
+    after = np.minimum(after, count - 1)
+    entry = close[candidates]
+    up = np.where(inside, highest[after], -np.inf) / entry - 1.0
+    down = np.where(inside, lowest[after], np.inf) / entry - 1.0
+    long_side = sides > 0
+    best = np.where(long_side, up, -down)
+    worst = np.where(long_side, down, -up)
+    return (best >= params.take_profit) | (worst <= -params.stop_loss)
