@@ -12,6 +12,9 @@ A decision is taken at the *close* of bar ``t`` and executed exactly as
 
 ``NaN`` means no decision on that bar (no order), so a strategy that only acts on signals
 leaves the other bars NaN.  A decision on the last bar is never executed (no next bar).
+
+Resting stop and take-profit orders are not part of Decisions: an exit decided from the
+candles (e.g. ``target = 0`` on the bar whose close crossed the stop) fills at the next open.
 """
 
 from __future__ import annotations
