@@ -153,7 +153,7 @@ def run_backtest_array(settings: Mapping[str, Any], frame: pd.DataFrame) -> Any:
 
 def _run(settings: Mapping[str, Any], frame: Any, engine: str) -> Any:
     from backtest.sweep.engines import array_functions, has_array_form, is_portfolio
-    from backtest.sweep.worker import lines_cache, with_warmup
+    from backtest.sweep.worker import FULL_RESULTS, lines_cache, with_warmup
 
     config, strategy_class = prepare_run(settings)
     data = with_warmup(config.to_dict(), frame)
@@ -161,8 +161,10 @@ def _run(settings: Mapping[str, Any], frame: Any, engine: str) -> Any:
     if engine != EVENT and single and has_array_form(strategy_class):
         functions = array_functions()
         assert functions is not None  # has_array_form is False without the array path
+        # a best run's report draws the map's heatmap: built only then (worker.FULL_RESULTS)
+        extra = {"heatmap": True} if FULL_RESULTS.get() else {}
         return functions[1](
-            config, data=data, strategy_class=strategy_class, lines_cache=lines_cache()
+            config, data=data, strategy_class=strategy_class, lines_cache=lines_cache(), **extra
         )
     if engine == ARRAY:
         from backtest.errors import ConfigError

@@ -14,6 +14,7 @@ it correct when a worker has more threads.
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import os
 import socket
@@ -286,9 +287,18 @@ def perform(task: RunTask, backend: Backend) -> RunRecord:
     )
 
 
+#: Set while a best run is run again for its report: the array path then also builds the map's
+#: heatmap table, which the report draws (a sweep's own runs leave it out).
+FULL_RESULTS: contextvars.ContextVar[bool] = contextvars.ContextVar("full_results", default=False)
+
+
 def full_results(task: RunTask, backend: Backend) -> Any:
     """Run one backtest and return its complete Results (for the best runs' reports)."""
-    return backend.run(task.settings, market_for(task.settings))
+    token = FULL_RESULTS.set(True)
+    try:
+        return backend.run(task.settings, market_for(task.settings))
+    finally:
+        FULL_RESULTS.reset(token)
 
 
 def market_span(settings: Mapping[str, Any]) -> tuple[int, int, int]:

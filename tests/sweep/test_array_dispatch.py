@@ -220,3 +220,25 @@ def test_a_sweep_run_equals_the_run_loaded_by_the_engine(store_dir):
         assert swept.keys() == direct.keys()
         for name, value in direct.items():
             assert swept[name] == value or (value != value and swept[name] != swept[name]), name
+
+
+def test_best_runs_rerun_for_reports_get_the_map_heatmap(store_dir):
+    """A sweep's array runs leave the heatmap table out; a report's rerun builds it."""
+    from backtest.sweep.backends import prepare_settings
+    from backtest.sweep.store import run_key
+    from backtest.sweep.worker import RunTask, full_results
+
+    settings = prepare_settings(
+        {
+            "strategy": "ClusterFade",
+            "since": "2025-10-08",
+            "until": "2025-10-11",
+            "data_dir": store_dir,
+        }
+    )
+    swept = backend_for("array").run(settings, worker.market_for(settings))
+    assert swept.meta["engine"] == "array" and len(swept.heatmap) == 0
+    task = RunTask(run_key(settings), settings)
+    event, array = (full_results(task, backend_for(name)) for name in ("event", "array"))
+    assert array.meta["engine"] == "array" and len(event.heatmap) > 0
+    pd.testing.assert_frame_equal(array.heatmap, event.heatmap, check_dtype=False)
