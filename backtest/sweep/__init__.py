@@ -3,6 +3,10 @@
 The pieces, each in its own module:
 
 - :mod:`~backtest.sweep.grid` — axes from ``-g name=v1,v2`` and ``[sweep]``, their product;
+- :mod:`~backtest.sweep.search` and :mod:`~backtest.sweep.search_driver` — Optuna random/TPE
+  search in seeded batches; :mod:`~backtest.sweep.constraints` — ``--min-trades`` and
+  ``--max-drawdown``;
+- :mod:`~backtest.sweep.engines` — the array path or the event engine (``--engine``);
 - :mod:`~backtest.sweep.walkforward` — rolling train/test windows, the stitched equity;
 - :mod:`~backtest.sweep.execute` — the Dask client and the futures loop;
 - :mod:`~backtest.sweep.worker` — what runs on a worker (per-process market cache);
@@ -29,6 +33,10 @@ from backtest._lazy import lazy_exports
 _EXPORTS: dict[str, str] = {
     "Axis": "backtest.sweep.grid",
     "Backend": "backtest.sweep.backends",
+    "Constraints": "backtest.sweep.constraints",
+    "SearchSpec": "backtest.sweep.search",
+    "build_search_axes": "backtest.sweep.search",
+    "choose_engine": "backtest.sweep.engines",
     "DEFAULT_BACKEND": "backtest.sweep.backends",
     "RunRecord": "backtest.sweep.store",
     "SweepOutcome": "backtest.sweep.driver",

@@ -385,3 +385,25 @@ def test_minimised_metrics_rank_smaller_first():
     assert _ranking(Args, True) == ("volatility", True)
     Args.objective = "sharpe"
     assert _ranking(Args, True) == ("sharpe", False)
+
+
+def test_the_command_runs_a_search(capsys, store_dir, tmp_path):
+    out = tmp_path / "out"
+    argv = ["sweep", "--strategy", fakes.STRATEGY, "--search", "random", "--trials", "4"]
+    argv += ["--search-batch", "2", "--seed", "3", "-g", "fast=2:8", "-g", "slow=20,30"]
+    argv += ["--min-trades", "1", "--since", "2025-10-09", "--until", "2025-10-10"]
+    argv += ["--data-dir", store_dir, "--workers", "1", "--out", str(out), "--json"]
+    status = main(argv)
+    captured = capsys.readouterr()
+    assert status == 0, captured.err
+    summary = json.loads(captured.out)
+    assert (summary["runs"], summary["engine"]) == (4, "event")
+    table = pd.read_csv(out / "results.csv")
+    assert sorted(table["trial"]) == [0, 1, 2, 3] and table["fast"].between(2, 8).all()
+    assert set(table["slow"]) <= {20, 30} and "feasible" in table
+    manifest = json.loads((out / "sweep.json").read_text())
+    assert (manifest["search"]["seed"], manifest["search"]["batch_size"]) == (3, 2)
+    assert manifest["constraints"] == {"min_trades": 1, "max_drawdown": None}
+    assert main(argv) == 0
+    again = json.loads(capsys.readouterr().out)
+    assert (again["executed"], again["skipped"]) == (0, len(set(table["key"])))
