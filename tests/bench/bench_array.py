@@ -533,9 +533,12 @@ def bench_sweep(workers: int, data_dir: Path) -> float | None:
         started = time.perf_counter()
         completed = subprocess.run(command, capture_output=True, text=True, check=False)
         seconds = time.perf_counter() - started
-        for line in (completed.stdout + completed.stderr).strip().splitlines()[-12:]:
-            if "\r" not in line:
-                print(f"    | {line}")
+        progress = ("sweep:", "\x1b")  # the progress bar's redraws on stderr
+        errors = [line for line in completed.stderr.splitlines() if not line.startswith(progress)]
+        for line in [*errors[-8:], *completed.stdout.strip().splitlines()[:8]]:
+            if not line.strip():
+                continue
+            print(f"    | {line}")
         if completed.returncode != 0:
             print(f"sweep: FAILED with exit status {completed.returncode} after {seconds:.1f} s")
             return None
