@@ -246,7 +246,7 @@ def test_sma_cross_liquidated_on_a_year_of_minutes(year_of_minutes):
     config = RunConfig(
         strategy="SmaCross",
         timeframe="1m",
-        params={"allow_short": True, "exposure": 3.0, "fast": 600, "slow": 2400},
+        params={"allow_short": True, "exposure": 3.0, "fast": 120, "slow": 480},
         leverage=100.0,
         cash=1_000.0,
     )
