@@ -242,3 +242,15 @@ def test_best_runs_rerun_for_reports_get_the_map_heatmap(store_dir):
     event, array = (full_results(task, backend_for(name)) for name in ("event", "array"))
     assert array.meta["engine"] == "array" and len(event.heatmap) > 0
     pd.testing.assert_frame_equal(array.heatmap, event.heatmap, check_dtype=False)
+
+
+def test_local_workers_keep_the_adaptive_malloc_thresholds(monkeypatch):
+    """Dask's nanny would start workers with MALLOC_TRIM_THRESHOLD_=65536 (twice the run time)."""
+    import os
+
+    from backtest.sweep.execute import open_client
+
+    monkeypatch.delenv("MALLOC_TRIM_THRESHOLD_", raising=False)
+    with open_client(workers=1) as client:
+        values = client.run(lambda: os.environ.get("MALLOC_TRIM_THRESHOLD_"))
+    assert list(values.values()) == [None]
