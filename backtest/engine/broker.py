@@ -683,6 +683,70 @@ class PerpetualBroker(bt.brokers.BackBroker):
         self._fill(order, size, price, dtcoc=dtcoc)
         return None
 
+    def check_submitted(self) -> None:
+        """Check the submitted orders for margin, alternatives each against its own fill.
+
+        backtrader checks the orders of one submission batch cumulatively against one clone of
+        the position and of the cash: each order as if every order before it had filled.  For
+        orders that are alternatives of each other — the members of one OCO group, or the
+        children of one bracket (its stop and its take-profit) — only one can fill, so each is
+        checked against the position and cash as they are before any of them fills (after the
+        orders that precede the group, such as the bracket's parent).  A take-profit is then
+        checked as the close it is, not as a new position opened after its stop closed the
+        position, and is not refused for margin (which would cancel its stop too).  The
+        orders after the group are checked against the outcome of the group's accepted
+        member that leaves the least cash.  Orders outside such groups are checked exactly as
+        backtrader does.
+        """
+        submitted = self.submitted
+        members: dict[tuple[str, int], int] = {}
+        for order in submitted:
+            key = self._alternatives_key(order)
+            members[key] = members.get(key, 0) + 1
+        remaining = dict(members)
+        cash = self.cash
+        positions: dict[Any, Any] = {}
+        # Per group: the cash and positions before its first member, the worst accepted outcome.
+        groups: dict[tuple[str, int], list[Any]] = {}
+        while submitted:
+            order = submitted.popleft()
+            if self._take_children(order) is None:  # a child whose parent is gone: rejected
+                continue
+            key = self._alternatives_key(order)
+            if members[key] > 1:
+                group = groups.get(key)
+                if group is None:
+                    before = {data: position.clone() for data, position in positions.items()}
+                    group = groups[key] = [cash, before, None]
+                own = {data: position.clone() for data, position in group[1].items()}
+                position = own.setdefault(order.data, self.positions[order.data].clone())
+                outcome = self._execute(order, cash=group[0], position=position)
+                if outcome >= 0.0 and (group[2] is None or outcome < group[2][0]):
+                    group[2] = (outcome, own)
+                remaining[key] -= 1
+                if not remaining[key]:  # the group's last member: later orders see its outcome
+                    cash, positions = group[2] if group[2] is not None else group[:2]
+                if outcome >= 0.0:
+                    self.submit_accept(order)
+                    continue
+            else:
+                position = positions.setdefault(order.data, self.positions[order.data].clone())
+                cash = self._execute(order, cash=cash, position=position)
+                if cash >= 0.0:
+                    self.submit_accept(order)
+                    continue
+            order.margin()
+            self.notify(order)
+            self._ococheck(order)
+            self._bracketize(order, cancel=True)
+
+    def _alternatives_key(self, order: Any) -> tuple[str, int]:
+        """The group of orders ``order`` is an alternative to: its bracket's or its OCO's."""
+        parent = order.parent
+        if parent is not None and parent is not order:
+            return ("bracket", parent.ref)
+        return ("oco", self._ocos.get(order.ref, order.ref))
+
     def _slipped(self, data: Any, price: float, direction: int) -> float:
         """``price`` moved against a buy (``direction`` 1) or a sell (-1) by the slippage."""
         lines = data.lines
