@@ -52,10 +52,14 @@ def register(subparsers: Any) -> None:
     sweep.add_argument(
         "-g",
         "--grid",
+        "-a",
+        "--axis",
+        dest="grid",
         action="append",
         default=[],
         metavar="NAME=V1,V2",
-        help="an axis of the grid (repeatable); overrides the same name in [sweep]",
+        help="an axis (repeatable): values V1,V2,... or, with --search, a range LOW:HIGH or "
+        "log:LOW:HIGH; overrides the same name in [sweep] (-a/--axis is the same option)",
     )
     sweep.add_argument(
         "--rank-by",

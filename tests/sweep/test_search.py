@@ -390,7 +390,7 @@ def test_minimised_metrics_rank_smaller_first():
 def test_the_command_runs_a_search(capsys, store_dir, tmp_path):
     out = tmp_path / "out"
     argv = ["sweep", "--strategy", fakes.STRATEGY, "--search", "random", "--trials", "4"]
-    argv += ["--search-batch", "2", "--seed", "3", "-g", "fast=2:8", "-g", "slow=20,30"]
+    argv += ["--search-batch", "2", "--seed", "3", "-a", "fast=2:8", "-g", "slow=20,30"]
     argv += ["--min-trades", "1", "--since", "2025-10-09", "--until", "2025-10-10"]
     argv += ["--data-dir", store_dir, "--workers", "1", "--out", str(out), "--json"]
     status = main(argv)
