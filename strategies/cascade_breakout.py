@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
+import bisect
 import math
+import types
+from typing import Any
+
+import numpy as np
 
 import backtest
+
+#: The standard shock (%) ``_shock_fraction`` falls back to when the map carries no cascade
+#: parameters of its own (``LiquidationClusters`` carries none: this is what runs use).
+DEFAULT_SHOCK_PCT = 2.0
 
 
 class CascadeBreakout(backtest.Strategy):
@@ -65,7 +74,7 @@ class CascadeBreakout(backtest.Strategy):
 
     def _shock_fraction(self) -> float:
         cascade = getattr(self.clusters, "cascade_params", None)
-        shock_pct = getattr(cascade, "standard_shock_pct", 2.0)
+        shock_pct = getattr(cascade, "standard_shock_pct", DEFAULT_SHOCK_PCT)
         return float(shock_pct) / 100.0
 
     def next(self) -> None:
@@ -95,3 +104,126 @@ class CascadeBreakout(backtest.Strategy):
         self.entry_price = close
         self.target_price = target
         self.target_exposure(exposure)
+
+    @classmethod
+    def decide(cls, bars: backtest.arrays.bars.Bars, params: types.SimpleNamespace) -> np.ndarray:
+        """The same trades over whole arrays: entries where ``next`` enters when flat, exits.
+
+        Assumes every entry fills at the next open and that only its own exits close the
+        position: after a refused entry or a liquidation ``next`` is flat and may enter again
+        earlier than this form does.  The cascade's end price uses the standard shock of
+        ``_shock_fraction`` (the map's lines carry no cascade parameters).
+        """
+        count = len(bars)
+        target = np.full(count, np.nan)
+        if count == 0 or params.exposure == 0.0:
+            return target
+        close = np.ascontiguousarray(bars.close, dtype=np.float64)
+        lines = bars.lines
+        risk = lines["cascade_risk"]
+        with np.errstate(invalid="ignore"):
+            risky = np.isfinite(risk) & (risk >= params.min_risk)
+        long_armed = _armed(lines, "long", params)
+        short_armed = _armed(lines, "short", params)
+        candidates = np.flatnonzero(risky & (long_armed != short_armed))
+        goes_long = short_armed[candidates]  # a short cluster above: long (and the mirror)
+        move = (DEFAULT_SHOCK_PCT / 100.0) * risk[candidates]
+        aims = np.where(
+            goes_long, close[candidates] * (1.0 + move), close[candidates] * (1.0 - move)
+        )
+        entries, exits = _trades(
+            memoryview(close),
+            candidates.tolist(),
+            goes_long.tolist(),
+            aims.tolist(),
+            _may_exit_early(close, candidates, goes_long, aims, params).tolist(),
+            params,
+        )
+        target[entries] = np.where(goes_long[np.searchsorted(candidates, entries)], 1.0, -1.0)
+        target[entries] *= params.exposure
+        target[exits] = 0.0
+        return target
+
+
+def _armed(lines: Any, side: str, params: types.SimpleNamespace) -> np.ndarray:
+    """``CascadeBreakout._armed`` for every bar."""
+    distance = lines[f"{side}_cluster_distance_pct"]
+    share = lines[f"{side}_cluster_notional"] / np.maximum(lines[f"{side}_band_notional"], 1e-12)
+    with np.errstate(invalid="ignore"):
+        near = (distance <= params.proximity * 100.0) & (share >= params.min_cluster_share)
+    return np.isfinite(distance) & np.isfinite(share) & near
+
+
+def _window_extremes(close: np.ndarray, hold: int) -> tuple[np.ndarray, np.ndarray]:
+    """Highest and lowest close of the ``hold`` bars starting at each bar."""
+    from scipy.ndimage import maximum_filter1d, minimum_filter1d
+
+    origin = -(hold // 2)
+    highest = maximum_filter1d(close, hold, mode="constant", cval=-np.inf, origin=origin)
+    lowest = minimum_filter1d(close, hold, mode="constant", cval=np.inf, origin=origin)
+    return highest, lowest
+
+
+def _may_exit_early(
+    close: np.ndarray,
+    candidates: np.ndarray,
+    goes_long: np.ndarray,
+    aims: np.ndarray,
+    params: types.SimpleNamespace,
+) -> np.ndarray:
+    """Whether a position entered at each candidate meets its aim or stop within hold_bars.
+
+    Both tests are monotone in the close (also in floating point), so the window's highest
+    and lowest closes decide them; only those positions are scanned bar by bar.
+    """
+    hold = int(params.hold_bars)
+    count = close.shape[0]
+    highest, lowest = _window_extremes(close, hold)
+    after = candidates + 1
+    inside = after < count
+    after = np.minimum(after, count - 1)
+    high = np.where(inside, highest[after], -np.inf)
+    low = np.where(inside, lowest[after], np.inf)
+    entry = close[candidates]
+    hit = np.where(goes_long, high >= aims, low <= aims)
+    adverse_long = (low / entry - 1.0) * 1.0
+    adverse_short = (high / entry - 1.0) * -1.0
+    adverse = np.where(goes_long, adverse_long, adverse_short) <= -params.stop_loss
+    return hit | adverse
+
+
+def _trades(
+    close: Any,
+    candidates: list[int],
+    goes_long: list[bool],
+    aims: list[float],
+    early: list[bool],
+    params: types.SimpleNamespace,
+) -> tuple[list[int], list[int]]:
+    """Entry and exit bars: ``next``'s state machine from one entry candidate to the next."""
+    count = len(close)
+    hold, stop_loss = int(params.hold_bars), params.stop_loss
+    entries: list[int] = []
+    exits: list[int] = []
+    flat_from, position = 0, 0
+    while True:
+        position = bisect.bisect_left(candidates, flat_from, position)
+        if position >= len(candidates):
+            break
+        entry = candidates[position]
+        entries.append(entry)
+        entry_price, aim, long_side = close[entry], aims[position], goes_long[position]
+        sign = 1.0 if long_side else -1.0
+        exit_bar = entry + hold
+        bars = range(entry + 1, min(entry + hold, count - 1) + 1) if early[position] else ()
+        for bar in bars:
+            price = close[bar]
+            hit = price >= aim if long_side else price <= aim
+            if hit or (price / entry_price - 1.0) * sign <= -stop_loss:
+                exit_bar = bar
+                break
+        if exit_bar >= count:
+            break  # still open at the end
+        exits.append(exit_bar)
+        flat_from = exit_bar + 1
+    return entries, exits

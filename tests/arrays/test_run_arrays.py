@@ -178,8 +178,8 @@ def test_a_portfolio_runs_on_the_event_engine_only():
 
 
 def test_a_strategy_without_decide_and_other_bad_inputs_are_refused():
-    with pytest.raises(ConfigError, match=r"CascadeBreakout has no array form .*--engine event"):
-        run_arrays(RunConfig(strategy="CascadeBreakout"))
+    with pytest.raises(ConfigError, match=r"ClusterHedge has no array form .*--engine event"):
+        run_arrays(RunConfig(strategy="ClusterHedge"))
     with pytest.raises(ConfigError, match="needs a RunConfig"):
         run_arrays({"strategy": "SmaCross"})
     with pytest.raises(ConfigError, match="did you mean fast"):
@@ -279,7 +279,7 @@ def test_run_engine_array_says_so_and_writes_the_run(tmp_path, capsys):
 @pytest.mark.parametrize(
     ("args", "expected"),
     [
-        (["--strategy", "CascadeBreakout", "--engine", "array"], "no array form"),
+        (["--strategy", "ClusterHedge", "--engine", "array"], "no array form"),
         (
             [
                 "--symbol",
@@ -328,7 +328,7 @@ def test_strategies_lists_each_plugins_form(tmp_path, capsys, monkeypatch):
     listing = {item["name"]: item for item in json.loads(capsys.readouterr().out)}
     assert listing["OnlyArrays"]["form"] == "array"
     assert listing["SmaCross"]["form"] == "both"
-    assert listing["CascadeBreakout"]["form"] == "event"
+    assert listing["ClusterHedge"]["form"] == "event"
     assert main(["strategies"]) == 0
     assert "form: array" in capsys.readouterr().out
     assert has_array_form(resolve_strategy("OnlyArrays", tmp_path))

@@ -85,7 +85,7 @@ def both(config: RunConfig, data: pd.DataFrame | None = None):
 
 
 # -- the bundled sample, default settings ---------------------------------------------------
-@pytest.mark.parametrize("name", ["ClusterFade", "SmaCross", "BuyAndHold"])
+@pytest.mark.parametrize("name", ["ClusterFade", "SmaCross", "BuyAndHold", "CascadeBreakout"])
 def test_every_builtin_with_both_forms_agrees_on_the_sample(name):
     event, arrays = both(RunConfig(strategy=name))
     assert len(event.orders) > 0
@@ -103,7 +103,7 @@ def test_the_builtins_with_an_array_form():
         "ClusterFade": "both",
         "SmaCross": "both",
         "BuyAndHold": "both",
-        "CascadeBreakout": "event",
+        "CascadeBreakout": "both",
         "ClusterHedge": "event",
     }
 
@@ -141,6 +141,18 @@ def test_cluster_fade_with_slippage_cross_margin_and_leverage():
     event, arrays = both(config)
     assert len(event.orders) > 20
     assert set(event.orders["reason"]) >= {"strategy", "time"}
+    assert_same_results(event, arrays)
+
+
+def test_cascade_breakout_with_looser_arming_and_leverage():
+    config = RunConfig(
+        strategy="CascadeBreakout",
+        params={"min_risk": 1.0, "proximity": 0.02, "hold_bars": 12},
+        leverage=10.0,
+        slippage=0.0005,
+    )
+    event, arrays = both(config)
+    assert len(event.orders) > 200
     assert_same_results(event, arrays)
 
 
