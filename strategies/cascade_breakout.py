@@ -11,9 +11,20 @@ import numpy as np
 
 import backtest
 
-#: The standard shock (%) ``_shock_fraction`` falls back to when the map carries no cascade
-#: parameters of its own (``LiquidationClusters`` carries none: this is what runs use).
+#: The standard shock (%) used when the map has no cascade settings of its own (the default of
+#: :class:`backtest.liquidation.cascade.CascadeParams`).
 DEFAULT_SHOCK_PCT = 2.0
+
+
+def shock_fraction(map_params: Any) -> float:
+    """The cascade's standard shock as a fraction (``CascadeParams.standard_shock_pct`` / 100).
+
+    ``map_params`` is the map's :class:`~backtest.liquidation.heatmap.MapParams` (None, or a
+    map without cascade settings, gives the default 2 %).
+    """
+    cascade = getattr(map_params, "cascade", None)
+    shock_pct = getattr(cascade, "standard_shock_pct", DEFAULT_SHOCK_PCT)
+    return float(shock_pct) / 100.0
 
 
 class CascadeBreakout(backtest.Strategy):
@@ -73,9 +84,8 @@ class CascadeBreakout(backtest.Strategy):
         return distance <= self.p.proximity * 100.0 and share >= self.p.min_cluster_share
 
     def _shock_fraction(self) -> float:
-        cascade = getattr(self.clusters, "cascade_params", None)
-        shock_pct = getattr(cascade, "standard_shock_pct", DEFAULT_SHOCK_PCT)
-        return float(shock_pct) / 100.0
+        liquidation_map = getattr(self.clusters, "liquidation_map", None)
+        return shock_fraction(getattr(liquidation_map, "params", None))
 
     def next(self) -> None:
         """Enter when a primed cluster is close; exit at the cascade's end price or the stop."""
@@ -111,8 +121,8 @@ class CascadeBreakout(backtest.Strategy):
 
         Assumes every entry fills at the next open and that only its own exits close the
         position: after a refused entry or a liquidation ``next`` is flat and may enter again
-        earlier than this form does.  The cascade's end price uses the standard shock of
-        ``_shock_fraction`` (the map's lines carry no cascade parameters).
+        earlier than this form does.  The cascade's end price uses the map's standard shock
+        (``bars.map_params.cascade``), as ``next`` does.
         """
         count = len(bars)
         target = np.full(count, np.nan)
@@ -127,7 +137,7 @@ class CascadeBreakout(backtest.Strategy):
         short_armed = _armed(lines, "short", params)
         candidates = np.flatnonzero(risky & (long_armed != short_armed))
         goes_long = short_armed[candidates]  # a short cluster above: long (and the mirror)
-        move = (DEFAULT_SHOCK_PCT / 100.0) * risk[candidates]
+        move = shock_fraction(bars.map_params) * risk[candidates]
         aims = np.where(
             goes_long, close[candidates] * (1.0 + move), close[candidates] * (1.0 - move)
         )

@@ -53,6 +53,10 @@ class Bars:
         The liquidation map's lines (``liq_long``, ``long_band_notional`` …) over the traded
         bars: the values ``self.clusters`` holds in an event run, warm-up included.  Empty when
         the strategy sets ``uses_clusters = False``.
+    map_params : MapParams or None
+        The parameters the lines were computed with (what ``self.clusters.liquidation_map.params``
+        is in an event run: venue defaults, the run's ``map_params``, the strategy's overrides
+        and its cascade settings); None when the strategy uses no map.
     """
 
     open: np.ndarray
@@ -63,6 +67,7 @@ class Bars:
     time: np.ndarray
     funding_rate: np.ndarray | None = None
     lines: Mapping[str, np.ndarray] = field(default_factory=dict)
+    map_params: Any = None
 
     def __len__(self) -> int:
         return int(self.close.shape[0])
@@ -94,8 +99,14 @@ def bar_times(frame: pd.DataFrame) -> np.ndarray:
     return index.as_unit("ns").to_numpy()
 
 
-def make_bars(frame: pd.DataFrame, lines: Mapping[str, np.ndarray] | None = None) -> Bars:
-    """:class:`Bars` of a run's traded frame (from :func:`split_warmup`) and its map lines."""
+def make_bars(
+    frame: pd.DataFrame, lines: Mapping[str, np.ndarray] | None = None, map_params: Any = None
+) -> Bars:
+    """:class:`Bars` of a run's traded frame (from :func:`split_warmup`) and its map lines.
+
+    ``map_params`` (the indicator's keyword arguments, :func:`effective_map_params`) is kept
+    on the bars as the map's :class:`~backtest.liquidation.heatmap.MapParams`.
+    """
     length = len(frame)
     columns = {}
     for name in CANDLE_COLUMNS:
@@ -108,11 +119,20 @@ def make_bars(frame: pd.DataFrame, lines: Mapping[str, np.ndarray] | None = None
         time=_read_only(bar_times(frame)),
         funding_rate=None if funding is None else _read_only(funding),
         lines=types.MappingProxyType({k: _read_only(v) for k, v in (lines or {}).items()}),
+        map_params=None if map_params is None else _as_map_params(map_params),
         **columns,
     )
 
 
 # -- the map's parameters as the event strategy builds them ----------------------------------
+def _as_map_params(map_params: Any) -> Any:
+    from backtest.liquidation.heatmap import MapParams
+
+    return (
+        map_params if isinstance(map_params, MapParams) else MapParams.from_dict(dict(map_params))
+    )
+
+
 def effective_map_params(
     config: Any,
     strategy_class: type,

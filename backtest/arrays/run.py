@@ -84,11 +84,11 @@ def prepare_bars(
     lines_cache: LinesCache | None,
 ) -> Bars:
     """The :class:`Bars` ``decide`` receives: the traded bars and, if used, the map's lines."""
-    lines = None
+    lines = map_params = None
     if getattr(strategy_class, "uses_clusters", True):
         map_params = effective_map_params(config, strategy_class, params, frame, tiers)
         lines = map_lines(frame, warmup, map_params, cache=lines_cache)
-    return make_bars(frame, lines)
+    return make_bars(frame, lines, map_params)
 
 
 def run_arrays(

@@ -156,6 +156,36 @@ def test_cascade_breakout_with_looser_arming_and_leverage():
     assert_same_results(event, arrays)
 
 
+def test_cascade_breakout_targets_use_the_runs_standard_shock():
+    """A run's cascade shock sets the exit target of both forms (it was fixed at 2 % once)."""
+    params = {"min_risk": 1.0, "proximity": 0.02, "hold_bars": 12}
+    default = both(RunConfig(strategy="CascadeBreakout", params=params))
+    wider = both(
+        RunConfig(
+            strategy="CascadeBreakout",
+            params=params,
+            map_params={"cascade": {"standard_shock_pct": 4.0}},
+        )
+    )
+    assert_same_results(*wider)
+    assert not default[0].trades["exit_time"].equals(wider[0].trades["exit_time"])
+
+    from strategies.cascade_breakout import CascadeBreakout
+
+    seen: list[float] = []
+
+    class Recording(CascadeBreakout):
+        def next(self):
+            seen.append(self._shock_fraction())
+            super().next()
+
+    config = RunConfig(
+        strategy="CascadeBreakout", map_params={"cascade": {"standard_shock_pct": 4.0}}
+    )
+    run(config, strategy_class=Recording)
+    assert set(seen) == {0.04}
+
+
 def test_sma_cross_on_exact_ties_and_tiny_differences():
     """Prices on a 0.1 grid with plateaus: equal averages and crossings by one ulp agree."""
     rng = np.random.default_rng(7)
