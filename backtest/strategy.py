@@ -28,7 +28,11 @@ A plugin may also (or only) decide over whole arrays, with a classmethod::
 :class:`types.SimpleNamespace` of the class's ``params`` overlaid with the run's.  It returns
 one target exposure per bar, decided at that bar's close (NaN: no order), executed like
 :meth:`Strategy.target_exposure`; or a :class:`backtest.arrays.decisions.Decisions` that also
-names each order's ``reason``.  ``map_overrides`` is then called with ``self.p`` = ``params``
+names each order's ``reason`` and may give ``stop`` and ``take_profit`` levels per bar: resting
+stop-market and take-profit limit orders that close the position the bar's decision leaves
+(from the next bar when no order is sent, else once the order has filled; cancelled when the
+position changes, new levels come, or one of them fills; semantics in
+:mod:`backtest.arrays.decisions`).  ``map_overrides`` is then called with ``self.p`` = ``params``
 (it may read only ``self.p``).  Single-symbol runs use the array form through
 :func:`backtest.arrays.run.run_arrays` (``run --engine array``, sweeps); a plugin with
 ``decide`` but no ``next`` runs on the event engine by replaying its decisions.  An array form
@@ -242,6 +246,7 @@ class Strategy(bt.Strategy, metaclass=_MetaPluginStrategy):
         self._targets = decisions.target.tolist()
         self._labels = [decisions.reason_label(code) for code in range(len(decisions.reasons))]
         self._codes = decisions.reason_codes().tolist()
+        self._stops, self._profits = (level.tolist() for level in decisions.levels())
 
     # -- position helpers -----------------------------------------------------------------
     def liquidation_price(self, data: bt.AbstractDataBase | None = None) -> float:

@@ -1,7 +1,10 @@
 """Pure-Python reference twin of the array simulator (``ext/_simulate.pyx``).
 
-Interface changes (newest first; the argument list and result tuple have not changed):
+Interface changes (newest first):
 
+* 2026-12-03 05:00 UTC, arguments: ``stop`` and ``take_profit`` (float64[n], NaN = no level)
+  after ``reason``: resting exit orders (step 6 places them, steps 2-3 check and fill them;
+  semantics in :mod:`backtest.arrays.decisions`).  Fill kinds 1 (stop) and 2 (take-profit).
 * 2026-12-03 04:25 UTC, semantics: an accepted order whose fill the dust snap shortened stays
   pending with its float residue and fills on the next bar (``pending`` list, step 3), as
   backtrader keeps a partly executed order alive.
@@ -16,6 +19,7 @@ Plain float64/int arrays and scalars only; nothing inside the loop is a Python o
         funding_rate,                                 # float64[n], NaN where no settlement
         target,                                       # float64[n], NaN = no decision
         reason,                                       # int16[n], reason code per bar
+        stop, take_profit,                            # float64[n] exit levels, NaN = none
         cash, leverage, taker_fee, maker_fee,         # float
         liquidation_fee, mult,                        # float
         funding_on,                                   # int 0/1
@@ -55,7 +59,7 @@ _DUST = 1e-9
 # target_exposure skips an order smaller than this fraction of max(|target|, |current|, 1).
 _TARGET_TOLERANCE = 1e-12
 _BINANCE, _BYBIT, _OKX, _HYPERLIQUID = 0, 1, 2, 3
-_FILL_MARKET, _FILL_LIQUIDATION = 0, 3
+_FILL_MARKET, _FILL_STOP, _FILL_TAKE_PROFIT, _FILL_LIQUIDATION = 0, 1, 2, 3
 _REJECT_SUBMISSION, _REJECT_FILL, _REJECT_CAP, _REJECT_TIER = 1, 2, 3, 4
 
 
@@ -232,6 +236,8 @@ def simulate_reference(
     funding_rate: np.ndarray,
     target: np.ndarray,
     reason: np.ndarray,
+    stop: np.ndarray,
+    take_profit: np.ndarray,
     cash: float,
     leverage: float,
     taker_fee: float,
@@ -261,11 +267,18 @@ def simulate_reference(
     2. *Submission check* (``check_submitted``) of the order sent at the previous close, at
        the price it was sent at: cash after closing (released margin minus fee) and opening
        (margin at leverage plus taker fee) must stay >= 0, and the tier table must allow the
-       leverage for the position's notional.
-    3. *Fill* at the open (slippage against the order), closing part first (margin released,
-       PnL settled from the last mark, fee), then the opening part (refused, keeping the
-       close, when the margin plus fee exceeds the cash or the tiers refuse it).  The
-       liquidation price is recomputed whenever the position changes.
+       leverage for the position's notional.  Exit orders placed at the previous close (a
+       stop, a take-profit: alternatives of one OCO pair) are each checked against the
+       position and cash before either fills, at their level, with the taker (stop) or maker
+       (take-profit) fee; a refused take-profit cancels its accepted stop.
+    3. *Fill* of the working orders in the order they were accepted: a market order at the
+       open (slippage against the order); a stop when the open (a gap) or the bar's range
+       reaches its level, at the open or at the level (slippage, taker fee); a take-profit
+       when the open or the range reaches its level, at the open or at the level (no
+       slippage, maker fee).  A filled exit cancels the other one.  Closing part first
+       (margin released, PnL settled from the last mark, fee), then the opening part
+       (refused, keeping the close, when the margin plus fee exceeds the cash or the tiers
+       refuse it).  The liquidation price is recomputed whenever the position changes.
     4. *Mark to market* at the close: ``cash += size × (close − last mark) × mult``;
        equity ``value = cash + margin used``.
     5. *After orders*: the range check (mark low/high, else low/high, at or beyond the
@@ -273,7 +286,11 @@ def simulate_reference(
        (capped at the isolated margin, or at the wallet in cross mode) plus the clearance fee
        (capped at what is left) at the booked (bankruptcy) price.
     6. *Decision* at the close: ``target_exposure(target[i])`` sends a market order for
-       ``value × target / close − position`` (none when NaN or within 1e-12 relative).
+       ``value × target / close − position`` (none when NaN or within 1e-12 relative).  When
+       it sends an order or the bar gives a level, the working exits are cancelled; the
+       bar's levels are then placed at once for the position held (no order sent), or kept
+       for the next close when an order was sent (placed then if the position is on the
+       side the target asked for).  Other bars place the levels kept from the bar before.
     """
     count = len(close)
     opens, highs, lows, closes = open_.tolist(), high.tolist(), low.tolist(), close.tolist()
@@ -282,6 +299,7 @@ def simulate_reference(
     rates_funding = funding_rate.tolist()
     targets = target.tolist()
     reasons = reason.tolist()
+    stops, take_profits = stop.tolist(), take_profit.tolist()
     floors, caps = tier_floor.tolist(), tier_cap.tolist()
     mmrs, cums, max_leverages = tier_rate.tolist(), tier_cum.tolist(), tier_max_leverage.tolist()
     max_notional = caps[-1]
@@ -304,7 +322,13 @@ def simulate_reference(
     # A market order fills whole on the next bar, except when the broker's dust snap closes
     # the position exactly: the order's float residue then stays pending and fills (opening a
     # dust position) on the following bar, as backtrader keeps a partly executed order alive.
+    # Exit orders are pending too: [remaining, created size, level, reason 0, kind 1 or 2].
     pending: list[list[Any]] = []
+    # Exit orders placed at the previous close, waiting for the submission check:
+    # [size, level, kind], the stop first.
+    submitted_exits: list[list[Any]] = []
+    # Levels of the bar whose order is still to fill: (stop, take-profit, side) or None.
+    deferred: tuple[float, float, int] | None = None
 
     values = np.empty(count)
     cashes = np.empty(count)
@@ -349,6 +373,40 @@ def simulate_reference(
             return _REJECT_TIER, leverage, allowed
         return 0, 0.0, 0.0
 
+    def submission_check(
+        size: float, price: float, fee_rate: float
+    ) -> tuple[float, int, float, float, float]:
+        """PerpetualBroker._submission_cash of one order against the position and the cash.
+
+        Returns the cash left (negative: refused) and, when refused, the rejection's code,
+        notional, needed and available amounts.
+        """
+        check = cash
+        new_size, _, opened, closed = position_update(pos_size, pos_price, size, price)
+        refused = 0
+        needed = available = notional = 0.0
+        if closed:
+            if pos_size:
+                check += margin * min(abs(closed) / abs(pos_size), 1.0)
+            check -= abs(closed) * fee_rate * price * mult
+        if opened:
+            continuing = abs(new_size) > abs(opened)
+            notional = abs(new_size) * mult * (pos_price if continuing else price)
+            refused, needed, available = refusal(notional)
+            if refused:
+                check = -1.0
+            else:
+                available = check
+                check -= abs(opened) * price * mult / leverage
+                check -= abs(opened) * fee_rate * price * mult
+                needed = available - check
+                notional = abs(opened) * mult * price
+        if check < 0.0 and not refused:
+            refused = _REJECT_SUBMISSION
+            if not opened:
+                needed, available, notional = 0.0, check, 0.0
+        return check, refused, notional, needed, available
+
     def fill(
         bar: int,
         size: float,
@@ -358,6 +416,7 @@ def simulate_reference(
         created_size: float,
         created_price: float,
         fee_override: float,
+        fee_rate: float,
     ) -> tuple[float, bool]:
         """PerpetualBroker._fill (+ _book): execute ``size`` at ``price``.
 
@@ -380,7 +439,7 @@ def simulate_reference(
             if fee_override == fee_override:
                 closed_fee = fee_override
             else:
-                closed_fee = abs(closed) * taker_fee * price * mult
+                closed_fee = abs(closed) * fee_rate * price * mult
             available_cash -= closed_fee
             cash = available_cash
         refused_open = False
@@ -390,7 +449,7 @@ def simulate_reference(
             notional = abs(psize) * mult * (pprice if continuing else price)
             refused, needed, allowed = refusal(notional)
             posted = opened_value / leverage
-            opened_fee = abs(opened) * taker_fee * price * mult
+            opened_fee = abs(opened) * fee_rate * price * mult
             available = available_cash
             available_cash -= posted + 0.0 + opened_fee
             if refused or available_cash < 0.0:
@@ -469,6 +528,7 @@ def simulate_reference(
         booked_price = entry - booked_loss / (size * mult)
         has_order = False  # an exchange cancels the working orders on liquidation
         pending.clear()
+        submitted_exits.clear()
         liquidated.append(
             (
                 bar,
@@ -484,7 +544,7 @@ def simulate_reference(
                 gap,
             )
         )
-        fill(bar, -size, booked_price, _FILL_LIQUIDATION, 0, -size, market, fee)
+        fill(bar, -size, booked_price, _FILL_LIQUIDATION, 0, -size, market, fee, taker_fee)
 
     for bar in range(count):
         # 1. before orders: funding, then a gap through the liquidation price.
@@ -507,38 +567,15 @@ def simulate_reference(
                 opening = opens[bar]
             if (side > 0 and opening <= liquidation) or (side < 0 and opening >= liquidation):
                 liquidate(bar, True)
-        # 2. submission check of the order sent at the previous close.
+        # 2. submission check of the order sent at the previous close, or of the exits.
         if has_order:
             has_order = False
-            check = cash
-            new_size, _, opened, closed = position_update(
-                pos_size, pos_price, order_size, order_price
+            check, refused, notional, needed, available = submission_check(
+                order_size, order_price, taker_fee
             )
-            refused = 0
-            needed = available = notional = 0.0
-            if closed:
-                if pos_size:
-                    check += margin * min(abs(closed) / abs(pos_size), 1.0)
-                check -= abs(closed) * taker_fee * order_price * mult
-            if opened:
-                continuing = abs(new_size) > abs(opened)
-                notional = abs(new_size) * mult * (pos_price if continuing else order_price)
-                refused, needed, available = refusal(notional)
-                if refused:
-                    check = -1.0
-                else:
-                    available = check
-                    check -= abs(opened) * order_price * mult / leverage
-                    check -= abs(opened) * taker_fee * order_price * mult
-                    needed = available - check
-                    notional = abs(opened) * mult * order_price
             if check >= 0.0:
-                pending.append([order_size, order_size, order_price, order_reason])
+                pending.append([order_size, order_size, order_price, order_reason, _FILL_MARKET])
             else:
-                if not refused:
-                    refused = _REJECT_SUBMISSION
-                    if not opened:
-                        needed, available, notional = 0.0, check, 0.0
                 rejected.append(
                     (
                         bar,
@@ -551,25 +588,86 @@ def simulate_reference(
                         available,
                     )
                 )
-        # 3. the fills at the open (oldest order first), moved against the order by slippage.
+        if submitted_exits:
+            accepted: list[list[Any]] = []
+            for size, level, kind in submitted_exits:
+                check, refused, notional, needed, available = submission_check(
+                    size, level, taker_fee if kind == _FILL_STOP else maker_fee
+                )
+                if check >= 0.0:
+                    order = [size, size, level, 0, kind]
+                    pending.append(order)
+                    accepted.append(order)
+                else:
+                    rejected.append((bar, size, level, refused, 0, notional, needed, available))
+                    for other in accepted:  # _ococheck: the refusal cancels the accepted stop
+                        pending.remove(other)
+                    accepted.clear()
+            submitted_exits.clear()
+        # 3. the fills of the working orders, oldest first: market orders at the open (moved
+        # against the order by slippage), exits when the open or the range reaches the level.
         if pending:
             waiting = pending[:]
             pending.clear()
+            cancelled: list[Any] = []
             for order in waiting:
+                if any(order is other for other in cancelled):
+                    continue
                 remaining = order[0]
-                price = opens[bar]
-                if slippage:
+                kind = order[4]
+                fee_rate = taker_fee
+                if kind == _FILL_MARKET:
+                    price = opens[bar]
+                    slipped = True
+                else:
+                    level = order[2]
+                    price = _NAN
+                    if kind == _FILL_STOP:
+                        slipped = True
+                        if remaining < 0.0:
+                            if opens[bar] <= level:
+                                price = opens[bar]
+                            elif lows[bar] <= level:
+                                price = level
+                        elif opens[bar] >= level:
+                            price = opens[bar]
+                        elif highs[bar] >= level:
+                            price = level
+                    else:
+                        slipped = False
+                        fee_rate = maker_fee
+                        if remaining < 0.0:
+                            if level <= opens[bar]:
+                                price = opens[bar]
+                            elif level <= highs[bar]:
+                                price = level
+                        elif level >= opens[bar]:
+                            price = opens[bar]
+                        elif level >= lows[bar]:
+                            price = level
+                    if price != price:  # not reached on this bar: keeps working
+                        pending.append(order)
+                        continue
+                if slipped and slippage:
                     fraction = slippage_fraction_raw(
                         slippage_model_code, slippage, opens[bar], highs[bar], lows[bar]
                     )
                     price = price * (1.0 + (1 if remaining > 0 else -1) * fraction)
                 executed, refused_open = fill(
-                    bar, remaining, price, _FILL_MARKET, order[3], order[1], order[2], _NAN
+                    bar, remaining, price, kind, order[3], order[1], order[2], _NAN, fee_rate
                 )
                 remaining -= executed
                 if remaining and not refused_open:
                     order[0] = remaining
                     pending.append(order)
+                if kind != _FILL_MARKET and (executed or refused_open):
+                    # the filled (or dead) exit cancels the other one of its pair
+                    for other in waiting:
+                        if other is not order and other[4] != _FILL_MARKET:
+                            cancelled.append(other)
+                    pending[:] = [
+                        other for other in pending if other[4] == _FILL_MARKET or other is order
+                    ]
         # 4. mark to market at the close.
         if pos_size:
             cash += pos_size * (closes[bar] - adjbase) * mult
@@ -599,6 +697,8 @@ def simulate_reference(
         fee_cums[bar] = fees_paid
         # 6. the decision at the close (target_exposure); the last bar's would never fill.
         exposure = targets[bar]
+        sent = False
+        wanted = 0.0
         if exposure == exposure and bar + 1 < count:
             price = closes[bar]
             if price > 0.0:
@@ -606,10 +706,32 @@ def simulate_reference(
                 current = pos_size
                 difference = wanted - current
                 if abs(difference) > _TARGET_TOLERANCE * max(abs(wanted), abs(current), 1.0):
-                    has_order = True
+                    has_order = sent = True
                     order_size = -current if (not wanted and current) else difference
                     order_price = price
                     order_reason = reasons[bar]
+        # the exits: placed at this close for the position held, kept for the next close when
+        # an order was sent, cancelled when the position changes or new levels come.
+        stop_level, profit_level = stops[bar], take_profits[bar]
+        given = stop_level == stop_level or profit_level == profit_level
+        place: tuple[float, float] | None = None
+        if sent or given:
+            pending[:] = [order for order in pending if order[4] == _FILL_MARKET]
+            deferred = None
+            if sent:
+                if given and wanted:
+                    deferred = (stop_level, profit_level, 1 if wanted > 0 else -1)
+            else:
+                place = (stop_level, profit_level)
+        elif deferred is not None:
+            if (pos_size > 0 and deferred[2] > 0) or (pos_size < 0 and deferred[2] < 0):
+                place = (deferred[0], deferred[1])
+            deferred = None
+        if place is not None and pos_size and bar + 1 < count:
+            if place[0] == place[0]:
+                submitted_exits.append([-pos_size, place[0], _FILL_STOP])
+            if place[1] == place[1]:
+                submitted_exits.append([-pos_size, place[1], _FILL_TAKE_PROFIT])
 
     return (
         values,

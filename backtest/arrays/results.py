@@ -28,6 +28,7 @@ import pandas as pd
 from backtest.arrays.simulation import (
     FILL_LIQUIDATION,
     FILL_STOP,
+    FILL_TAKE_PROFIT,
     Simulation,
     rejection_message,
 )
@@ -101,8 +102,10 @@ def _reason_label(kind: int, code: int, reasons: Sequence[str]) -> str:
         return "liquidation"
     if code > 0:
         return str(reasons[code])
-    # an untagged stop order is "stop"; an untagged limit (take-profit) order is "strategy"
-    return "stop" if kind == FILL_STOP else "strategy"
+    # the exits of Decisions' stop/take_profit levels (ReplayDecisions tags the take-profit)
+    if kind == FILL_STOP:
+        return "stop"
+    return "take-profit" if kind == FILL_TAKE_PROFIT else "strategy"
 
 
 def equity_table(
@@ -134,7 +137,9 @@ def fill_reasons(simulation: Simulation, reasons: Sequence[str]) -> np.ndarray:
     codes = np.asarray(simulation.fill_reason, dtype=np.int64)
     kinds = np.asarray(simulation.fill_kind)
     labels = np.array(list(reasons), dtype=object)
-    untagged = np.where(kinds == FILL_STOP, "stop", "strategy").astype(object)
+    untagged = np.where(
+        kinds == FILL_STOP, "stop", np.where(kinds == FILL_TAKE_PROFIT, "take-profit", "strategy")
+    ).astype(object)
     result = np.where(codes > 0, labels[np.clip(codes, 0, len(labels) - 1)], untagged)
     return np.where(kinds == FILL_LIQUIDATION, "liquidation", result).astype(object)
 

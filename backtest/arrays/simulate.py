@@ -39,6 +39,7 @@ def raw_arguments(market: MarketArrays, decisions: Decisions, account: Account) 
         *market.raw(),
         decisions.target,
         decisions.reason_codes(),
+        *decisions.levels(),
         float(account.cash),
         float(account.leverage),
         float(account.taker_fee),

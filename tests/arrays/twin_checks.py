@@ -20,7 +20,13 @@ from backtest.arrays.decisions import Decisions
 from backtest.arrays.market import market_arrays
 from backtest.arrays.replay import ReplayDecisions
 from backtest.arrays.simulate import simulate
-from backtest.arrays.simulation import FILL_LIQUIDATION, Simulation, rejection_message
+from backtest.arrays.simulation import (
+    FILL_LIQUIDATION,
+    FILL_STOP,
+    FILL_TAKE_PROFIT,
+    Simulation,
+    rejection_message,
+)
 from backtest.engine import RunConfig, run
 from backtest.errors import ConfigError
 from backtest.liquidation.tiers import LeverageTiers, Tier
@@ -177,8 +183,9 @@ def assert_same(
     _close("orders.size", signed, simulation.fill_size)
     _close("orders.price", orders["price"], simulation.fill_price)
     _close("orders.fee", orders["fee"], simulation.fill_fee)
+    exits = {FILL_LIQUIDATION: "liquidation", FILL_STOP: "stop", FILL_TAKE_PROFIT: "take-profit"}
     labels = [
-        "liquidation" if kind == FILL_LIQUIDATION else decisions.reasons[code]
+        exits.get(int(kind)) or decisions.reasons[code]
         for kind, code in zip(simulation.fill_kind, simulation.fill_reason, strict=True)
     ]
     assert list(orders["reason"]) == labels
