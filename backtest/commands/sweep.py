@@ -435,10 +435,11 @@ def _summary(outcome: Any, files: Any) -> dict[str, Any]:
 def _console_text(outcome: Any, files: Any) -> str:
     table = outcome.table
     columns = ["rank", *outcome.spec.axis_names]
-    columns += [name for name in ("phase", "window") if name in table]
+    columns += [name for name in ("trial", "phase", "window") if name in table]
     if outcome.metric and outcome.metric in table:
         columns.append(outcome.metric)
     columns.append("status")
+    columns += [name for name in ("violations",) if name in table]
     lines = [
         f"{outcome.total} runs: {outcome.total - outcome.failed} complete, {outcome.failed} "
         f"failed ({outcome.executed} run now, {outcome.skipped} found done)"
