@@ -214,6 +214,10 @@ class SweepDriver:
         backend: Backend = DEFAULT_BACKEND,
         progress: bool = False,
     ) -> None:
+        if spec.search is not None and type(self) is SweepDriver:
+            raise ConfigError(
+                "a SweepSpec with search runs on SearchDriver: use run_sweep() or make_driver()"
+            )
         self.spec = spec
         self.client = client
         self.store = store
