@@ -39,6 +39,8 @@ cdef double TARGET_TOLERANCE = 1e-12
 
 cdef enum:
     FILL_MARKET = 0
+    FILL_STOP = 1
+    FILL_TAKE_PROFIT = 2
     FILL_LIQUIDATION = 3
     REJECT_SUBMISSION = 1
     REJECT_FILL = 2
@@ -186,10 +188,20 @@ cdef void free_rows(Rows* rows) noexcept nogil:
 # --------------------------------------------------------------------------------------------
 # the account: settings, backtrader's Position, the broker's _PositionState
 # --------------------------------------------------------------------------------------------
+cdef struct Order:
+    double remaining
+    double created_size
+    double created_price  # a market order's close, an exit's level
+    short reason
+    signed char kind  # FILL_MARKET, FILL_STOP or FILL_TAKE_PROFIT
+    Py_ssize_t source  # its place in the list step 3 walks (the twin's object identity)
+
+
 cdef struct Book:
     # settings
     double leverage
     double taker_fee
+    double maker_fee
     double liquidation_fee
     double mult
     double slippage
@@ -209,11 +221,28 @@ cdef struct Book:
     double margin
     double liquidation
     int side
-    # the order sent at the previous close
+    # the market order sent at the previous close, waiting for the submission check
     int has_order
     double order_size
     double order_price
     short order_reason
+    # accepted orders still to fill, oldest first, and the copy step 3 walks
+    Order* pending
+    Py_ssize_t pending_count
+    Py_ssize_t pending_capacity
+    Order* waiting
+    unsigned char* cancelled
+    Py_ssize_t waiting_capacity
+    # exits placed at the previous close, waiting for the submission check (the stop first)
+    double exit_size[2]
+    double exit_level[2]
+    signed char exit_kind[2]
+    int exit_count
+    # levels kept for the close after the order sent with them has filled
+    int has_deferred
+    double deferred_stop
+    double deferred_profit
+    int deferred_side
     # the first error (the twin raises ConfigError there), with the numbers of its message
     int error
     double error_leverage
@@ -231,6 +260,14 @@ cdef struct Update:
 
 cdef struct Refusal:
     int code
+    double needed
+    double available
+
+
+cdef struct Check:
+    double cash
+    int refused
+    double notional
     double needed
     double available
 
@@ -308,6 +345,47 @@ cdef inline double py_min(double first, double second) noexcept nogil:
 cdef inline double py_max(double first, double second) noexcept nogil:
     """Python's ``max(first, second)``."""
     return second if second > first else first
+
+
+cdef int push_pending(Book* book, Order order) noexcept nogil:
+    """Append ``order`` to the working orders (0; -1 and the memory error when out of memory)."""
+    cdef void* bigger
+    if book.pending_count == book.pending_capacity:
+        bigger = grown(book.pending, &book.pending_capacity, sizeof(Order))
+        if bigger == NULL:
+            book.error = ERROR_MEMORY
+            return -1
+        book.pending = <Order*>bigger
+    book.pending[book.pending_count] = order
+    book.pending_count += 1
+    return 0
+
+
+cdef void keep_market_orders(Book* book, Py_ssize_t source) noexcept nogil:
+    """Drop the working exits, except the one taken from place ``source`` of step 3's list."""
+    cdef Py_ssize_t read, write = 0
+    for read in range(book.pending_count):
+        if book.pending[read].kind == FILL_MARKET or book.pending[read].source == source:
+            book.pending[write] = book.pending[read]
+            write += 1
+    book.pending_count = write
+
+
+cdef void remove_equal(Book* book, Order* order) noexcept nogil:
+    """``list.remove``: drop the first working order equal to ``order`` (by value)."""
+    cdef Py_ssize_t index, other
+    for index in range(book.pending_count):
+        if (
+            book.pending[index].remaining == order.remaining
+            and book.pending[index].created_size == order.created_size
+            and book.pending[index].created_price == order.created_price
+            and book.pending[index].reason == order.reason
+            and book.pending[index].kind == order.kind
+        ):
+            for other in range(index + 1, book.pending_count):
+                book.pending[other - 1] = book.pending[other]
+            book.pending_count -= 1
+            return
 
 
 cdef void update_liquidation(
@@ -394,7 +472,80 @@ cdef inline Refusal leverage_refusal(
     return out
 
 
-cdef void fill(
+cdef Check submission_check(
+    Book* book,
+    double size,
+    double price,
+    double fee_rate,
+    const double[::1] caps,
+    const double[::1] max_leverages,
+) noexcept nogil:
+    """PerpetualBroker._submission_cash of one order against the position and the cash."""
+    cdef Check out
+    cdef double mult = book.mult
+    cdef bint continuing
+    cdef Refusal refusal
+    cdef Update update = position_update(book.size, book.price, size, price)
+    out.cash = book.cash
+    out.refused = 0
+    out.needed = out.available = out.notional = 0.0
+    if update.closed:
+        if book.size:
+            out.cash += book.margin * py_min(fabs(update.closed) / fabs(book.size), 1.0)
+        out.cash -= fabs(update.closed) * fee_rate * price * mult
+    if update.opened:
+        continuing = fabs(update.size) > fabs(update.opened)
+        out.notional = fabs(update.size) * mult * (book.price if continuing else price)
+        refusal = leverage_refusal(book, out.notional, caps, max_leverages)
+        out.refused = refusal.code
+        out.needed = refusal.needed
+        out.available = refusal.available
+        if out.refused:
+            out.cash = -1.0
+        else:
+            out.available = out.cash
+            out.cash -= fabs(update.opened) * price * mult / book.leverage
+            out.cash -= fabs(update.opened) * fee_rate * price * mult
+            out.needed = out.available - out.cash
+            out.notional = fabs(update.opened) * mult * price
+    if out.cash < 0.0 and not out.refused:
+        out.refused = REJECT_SUBMISSION
+        if not update.opened:
+            out.needed = 0.0
+            out.available = out.cash
+            out.notional = 0.0
+    return out
+
+
+cdef int add_rejection(
+    Book* book,
+    Rows* rows,
+    long long bar,
+    double size,
+    double price,
+    int code,
+    short reason,
+    double notional,
+    double needed,
+    double available,
+) noexcept nogil:
+    """One refused order (0; -1 and the memory error when out of memory)."""
+    cdef RejectRow* rejection = new_rejection(rows)
+    if rejection == NULL:
+        book.error = ERROR_MEMORY
+        return -1
+    rejection.bar = bar
+    rejection.size = size
+    rejection.price = price
+    rejection.code = <signed char>code
+    rejection.reason = reason
+    rejection.notional = notional
+    rejection.needed = needed
+    rejection.available = available
+    return 0
+
+
+cdef double fill(
     Book* book,
     Rows* rows,
     long long bar,
@@ -405,6 +556,8 @@ cdef void fill(
     double created_size,
     double created_price,
     double fee_override,
+    double fee_rate,
+    bint* refused_open,
     const double[::1] floors,
     const double[::1] caps,
     const double[::1] rates,
@@ -412,7 +565,10 @@ cdef void fill(
     const double[::1] max_leverages,
     unsigned char[::1] visited,
 ) noexcept nogil:
-    """PerpetualBroker._fill (+ _book): execute ``size`` at ``price``."""
+    """PerpetualBroker._fill (+ _book): execute ``size`` at ``price``.
+
+    Returns the size executed; ``refused_open`` tells whether the opening part was refused.
+    """
     cdef double mult = book.mult
     cdef double old_size = book.size
     cdef double entry_before = book.price
@@ -422,7 +578,7 @@ cdef void fill(
     cdef Update update
     cdef Refusal refusal
     cdef FillRow* row
-    cdef RejectRow* rejection
+    refused_open[0] = False
     if old_size and (old_size + size) and fabs(old_size + size) <= DUST * fabs(old_size):
         size = -old_size  # snap a float residue to an exact close
     update = position_update(old_size, entry_before, size, price)
@@ -438,7 +594,7 @@ cdef void fill(
         if fee_override == fee_override:
             closed_fee = fee_override
         else:
-            closed_fee = fabs(closed) * book.taker_fee * price * mult
+            closed_fee = fabs(closed) * fee_rate * price * mult
         available_cash -= closed_fee
         book.cash = available_cash
     if opened:
@@ -447,7 +603,7 @@ cdef void fill(
         notional = fabs(update.size) * mult * (update.price if continuing else price)
         refusal = leverage_refusal(book, notional, caps, max_leverages)
         posted = opened_value / book.leverage
-        opened_fee = fabs(opened) * book.taker_fee * price * mult
+        opened_fee = fabs(opened) * fee_rate * price * mult
         available = available_cash
         available_cash -= posted + 0.0 + opened_fee
         if refusal.code or available_cash < 0.0:
@@ -456,18 +612,20 @@ cdef void fill(
                 refusal.needed = posted + 0.0 + opened_fee
                 refusal.available = available
                 notional = fabs(opened_value)
-            rejection = new_rejection(rows)
-            if rejection == NULL:
-                book.error = ERROR_MEMORY
-                return
-            rejection.bar = bar
-            rejection.size = created_size
-            rejection.price = created_price
-            rejection.code = <signed char>refusal.code
-            rejection.reason = code
-            rejection.notional = notional
-            rejection.needed = refusal.needed
-            rejection.available = refusal.available
+            if add_rejection(
+                book,
+                rows,
+                bar,
+                created_size,
+                created_price,
+                refusal.code,
+                code,
+                notional,
+                refusal.needed,
+                refusal.available,
+            ):
+                return 0.0
+            refused_open[0] = True
             opened = 0.0
             opened_fee = posted = 0.0
         else:
@@ -496,7 +654,7 @@ cdef void fill(
         row = new_fill(rows)
         if row == NULL:
             book.error = ERROR_MEMORY
-            return
+            return executed
         row.bar = bar
         row.size = executed
         row.price = price
@@ -508,6 +666,7 @@ cdef void fill(
         row.opened = opened
         row.closed_fee = closed_fee
         row.opened_fee = opened_fee
+    return executed
 
 
 cdef void liquidate(
@@ -530,6 +689,7 @@ cdef void liquidate(
     cdef double entry = book.price
     cdef double mult = book.mult
     cdef double market, fraction, price_loss, nominal_fee, cap, booked_loss, fee, booked_price
+    cdef bint refused_open
     cdef LiquidationRow* row
     if gap:
         market = py_min(open_, book.liquidation) if size > 0 else py_max(open_, book.liquidation)
@@ -549,7 +709,10 @@ cdef void liquidate(
         booked_loss = price_loss
         fee = py_min(nominal_fee, py_max(cap - price_loss, 0.0))
     booked_price = entry - booked_loss / (size * mult)
-    book.has_order = 0  # an exchange cancels the working orders on liquidation
+    # an exchange cancels the working orders on liquidation
+    book.has_order = 0
+    book.pending_count = 0
+    book.exit_count = 0
     row = new_liquidation(rows)
     if row == NULL:
         book.error = ERROR_MEMORY
@@ -576,6 +739,8 @@ cdef void liquidate(
         -size,
         market,
         fee,
+        book.taker_fee,
+        &refused_open,
         floors,
         caps,
         rates,
@@ -583,6 +748,126 @@ cdef void liquidate(
         max_leverages,
         visited,
     )
+
+
+cdef void fill_working_orders(
+    Book* book,
+    Rows* rows,
+    long long bar,
+    double open_,
+    double high,
+    double low,
+    const double[::1] floors,
+    const double[::1] caps,
+    const double[::1] rates,
+    const double[::1] amounts,
+    const double[::1] max_leverages,
+    unsigned char[::1] visited,
+) noexcept nogil:
+    """Step 3: the fills of the working orders, oldest first.
+
+    Market orders at the open (moved against the order by slippage), exits when the open or
+    the range reaches the level; a filled (or dead) exit cancels the other one.
+    """
+    cdef Py_ssize_t count = book.pending_count
+    cdef Py_ssize_t index, other
+    cdef void* bigger
+    cdef Order order
+    cdef double remaining, price, level, fraction, fee_rate, executed
+    cdef bint slipped, refused_open
+    cdef signed char kind
+    if count > book.waiting_capacity:
+        bigger = realloc(book.waiting, <size_t>count * sizeof(Order))
+        if bigger == NULL:
+            book.error = ERROR_MEMORY
+            return
+        book.waiting = <Order*>bigger
+        bigger = realloc(book.cancelled, <size_t>count)
+        if bigger == NULL:
+            book.error = ERROR_MEMORY
+            return
+        book.cancelled = <unsigned char*>bigger
+        book.waiting_capacity = count
+    for index in range(count):
+        book.waiting[index] = book.pending[index]
+        book.cancelled[index] = 0
+    book.pending_count = 0
+    for index in range(count):
+        if book.cancelled[index]:
+            continue
+        order = book.waiting[index]
+        order.source = index
+        remaining = order.remaining
+        kind = order.kind
+        fee_rate = book.taker_fee
+        if kind == FILL_MARKET:
+            price = open_
+            slipped = True
+        else:
+            level = order.created_price
+            price = NAN
+            if kind == FILL_STOP:
+                slipped = True
+                if remaining < 0.0:
+                    if open_ <= level:
+                        price = open_
+                    elif low <= level:
+                        price = level
+                elif open_ >= level:
+                    price = open_
+                elif high >= level:
+                    price = level
+            else:
+                slipped = False
+                fee_rate = book.maker_fee
+                if remaining < 0.0:
+                    if level <= open_:
+                        price = open_
+                    elif level <= high:
+                        price = level
+                elif level >= open_:
+                    price = open_
+                elif level >= low:
+                    price = level
+            if price != price:  # not reached on this bar: keeps working
+                if push_pending(book, order):
+                    return
+                continue
+        if slipped and book.slippage:
+            fraction = slippage_fraction(book.slippage_model, book.slippage, open_, high, low)
+            price = price * (1.0 + (1.0 if remaining > 0 else -1.0) * fraction)
+        executed = fill(
+            book,
+            rows,
+            bar,
+            remaining,
+            price,
+            kind,
+            order.reason,
+            order.created_size,
+            order.created_price,
+            NAN,
+            fee_rate,
+            &refused_open,
+            floors,
+            caps,
+            rates,
+            amounts,
+            max_leverages,
+            visited,
+        )
+        if book.error == ERROR_MEMORY:
+            return
+        remaining -= executed
+        if remaining and not refused_open:
+            order.remaining = remaining
+            if push_pending(book, order):
+                return
+        if kind != FILL_MARKET and (executed or refused_open):
+            for other in range(count):
+                if other != index and book.waiting[other].kind != FILL_MARKET:
+                    book.cancelled[other] = 1
+            keep_market_orders(book, index)
 
 
 cdef void run(
@@ -598,6 +883,8 @@ cdef void run(
     const double[::1] funding_rates,
     const double[::1] targets,
     const short[::1] reasons,
+    const double[::1] stops,
+    const double[::1] take_profits,
     int funding_on,
     const double[::1] floors,
     const double[::1] caps,
@@ -616,15 +903,17 @@ cdef void run(
     """The bar loop (the steps of simulate_reference, numbered as there)."""
     cdef Py_ssize_t count = closes.shape[0]
     cdef Py_ssize_t bar
+    cdef int exit_index
     cdef double mult = book.mult
-    cdef double rate, mark, payment, opening, worst, value, check, needed, available, notional
-    cdef double price, fraction, exposure, wanted, current, difference, largest
-    cdef bint hit, accepted, continuing
-    cdef int refused
-    cdef Update update
-    cdef Refusal refusal
+    cdef double rate, mark, payment, opening, worst, value
+    cdef double price, exposure, wanted, current, difference, largest
+    cdef double stop_level, profit_level, place_stop, place_profit
+    cdef bint hit, sent, given, place
+    cdef int accepted_count
+    cdef Order accepted[2]
+    cdef Order order
+    cdef Check check
     cdef FundingRow* funding
-    cdef RejectRow* rejection
     for bar in range(count):
         # 1. before orders: funding, then a gap through the liquidation price
         if book.side:
@@ -672,75 +961,84 @@ cdef void run(
                     max_leverages,
                     visited,
                 )
-        # 2. submission check of the order sent at the previous close
-        accepted = False
+        # 2. submission check of the order sent at the previous close, or of the exits
         if book.has_order:
             book.has_order = 0
-            check = book.cash
-            update = position_update(book.size, book.price, book.order_size, book.order_price)
-            refused = 0
-            needed = available = notional = 0.0
-            if update.closed:
-                if book.size:
-                    check += book.margin * py_min(fabs(update.closed) / fabs(book.size), 1.0)
-                check -= fabs(update.closed) * book.taker_fee * book.order_price * mult
-            if update.opened:
-                continuing = fabs(update.size) > fabs(update.opened)
-                notional = fabs(update.size) * mult * (
-                    book.price if continuing else book.order_price
-                )
-                refusal = leverage_refusal(book, notional, caps, max_leverages)
-                refused = refusal.code
-                needed = refusal.needed
-                available = refusal.available
-                if refused:
-                    check = -1.0
-                else:
-                    available = check
-                    check -= fabs(update.opened) * book.order_price * mult / book.leverage
-                    check -= fabs(update.opened) * book.taker_fee * book.order_price * mult
-                    needed = available - check
-                    notional = fabs(update.opened) * mult * book.order_price
-            if check >= 0.0:
-                accepted = True
-            else:
-                if not refused:
-                    refused = REJECT_SUBMISSION
-                    if not update.opened:
-                        needed = 0.0
-                        available = check
-                        notional = 0.0
-                rejection = new_rejection(rows)
-                if rejection == NULL:
-                    book.error = ERROR_MEMORY
+            check = submission_check(
+                book, book.order_size, book.order_price, book.taker_fee, caps, max_leverages
+            )
+            if check.cash >= 0.0:
+                order.remaining = book.order_size
+                order.created_size = book.order_size
+                order.created_price = book.order_price
+                order.reason = book.order_reason
+                order.kind = FILL_MARKET
+                order.source = -1
+                if push_pending(book, order):
                     return
-                rejection.bar = bar
-                rejection.size = book.order_size
-                rejection.price = book.order_price
-                rejection.code = <signed char>refused
-                rejection.reason = book.order_reason
-                rejection.notional = notional
-                rejection.needed = needed
-                rejection.available = available
-        # 3. the fill at the open, moved against the order by the slippage
-        if accepted:
-            price = opens[bar]
-            if book.slippage:
-                fraction = slippage_fraction(
-                    book.slippage_model, book.slippage, opens[bar], highs[bar], lows[bar]
-                )
-                price = price * (1.0 + (1.0 if book.order_size > 0 else -1.0) * fraction)
-            fill(
+            elif add_rejection(
                 book,
                 rows,
                 bar,
                 book.order_size,
-                price,
-                FILL_MARKET,
-                book.order_reason,
-                book.order_size,
                 book.order_price,
-                NAN,
+                check.refused,
+                book.order_reason,
+                check.notional,
+                check.needed,
+                check.available,
+            ):
+                return
+        if book.exit_count:
+            accepted_count = 0
+            for exit_index in range(book.exit_count):
+                check = submission_check(
+                    book,
+                    book.exit_size[exit_index],
+                    book.exit_level[exit_index],
+                    book.taker_fee if book.exit_kind[exit_index] == FILL_STOP else book.maker_fee,
+                    caps,
+                    max_leverages,
+                )
+                if check.cash >= 0.0:
+                    order.remaining = book.exit_size[exit_index]
+                    order.created_size = book.exit_size[exit_index]
+                    order.created_price = book.exit_level[exit_index]
+                    order.reason = 0
+                    order.kind = book.exit_kind[exit_index]
+                    order.source = -1
+                    if push_pending(book, order):
+                        return
+                    accepted[accepted_count] = order
+                    accepted_count += 1
+                else:
+                    if add_rejection(
+                        book,
+                        rows,
+                        bar,
+                        book.exit_size[exit_index],
+                        book.exit_level[exit_index],
+                        check.refused,
+                        0,
+                        check.notional,
+                        check.needed,
+                        check.available,
+                    ):
+                        return
+                    # _ococheck: the refusal cancels the accepted stop
+                    while accepted_count:
+                        accepted_count -= 1
+                        remove_equal(book, &accepted[accepted_count])
+            book.exit_count = 0
+        # 3. the fills of the working orders, oldest first
+        if book.pending_count:
+            fill_working_orders(
+                book,
+                rows,
+                bar,
+                opens[bar],
+                highs[bar],
+                lows[bar],
                 floors,
                 caps,
                 rates,
@@ -748,6 +1046,8 @@ cdef void run(
                 max_leverages,
                 visited,
             )
+            if book.error == ERROR_MEMORY:
+                return
         # 4. mark to market at the close
         if book.size:
             book.cash += book.size * (closes[bar] - book.adjbase) * mult
@@ -793,6 +1093,8 @@ cdef void run(
             return
         # 6. the decision at the close (target_exposure); the last bar's would never fill
         exposure = targets[bar]
+        sent = False
+        wanted = 0.0
         if exposure == exposure and bar + 1 < count:
             price = closes[bar]
             if price > 0.0:
@@ -802,9 +1104,49 @@ cdef void run(
                 largest = py_max(py_max(fabs(wanted), fabs(current)), 1.0)
                 if fabs(difference) > TARGET_TOLERANCE * largest:
                     book.has_order = 1
+                    sent = True
                     book.order_size = -current if (not wanted and current) else difference
                     book.order_price = price
                     book.order_reason = reasons[bar]
+        # the exits: placed at this close for the position held, kept for the next close
+        # when an order was sent, cancelled when the position changes or new levels come
+        stop_level = stops[bar]
+        profit_level = take_profits[bar]
+        given = stop_level == stop_level or profit_level == profit_level
+        place = False
+        place_stop = place_profit = NAN
+        if sent or given:
+            keep_market_orders(book, -2)
+            book.has_deferred = 0
+            if sent:
+                if given and wanted:
+                    book.has_deferred = 1
+                    book.deferred_stop = stop_level
+                    book.deferred_profit = profit_level
+                    book.deferred_side = 1 if wanted > 0 else -1
+            else:
+                place = True
+                place_stop = stop_level
+                place_profit = profit_level
+        elif book.has_deferred:
+            if (book.size > 0 and book.deferred_side > 0) or (
+                book.size < 0 and book.deferred_side < 0
+            ):
+                place = True
+                place_stop = book.deferred_stop
+                place_profit = book.deferred_profit
+            book.has_deferred = 0
+        if place and book.size and bar + 1 < count:
+            if place_stop == place_stop:
+                book.exit_size[book.exit_count] = -book.size
+                book.exit_level[book.exit_count] = place_stop
+                book.exit_kind[book.exit_count] = FILL_STOP
+                book.exit_count += 1
+            if place_profit == place_profit:
+                book.exit_size[book.exit_count] = -book.size
+                book.exit_level[book.exit_count] = place_profit
+                book.exit_kind[book.exit_count] = FILL_TAKE_PROFIT
+                book.exit_count += 1
 
 
 # --------------------------------------------------------------------------------------------
@@ -954,6 +1296,8 @@ def simulate(
     funding_rate,
     target,
     reason,
+    stop,
+    take_profit,
     double cash,
     double leverage,
     double taker_fee,
@@ -974,7 +1318,8 @@ def simulate(
     """Run the raw simulation; the arguments and the result as in the reference twin.
 
     See :mod:`backtest.arrays.reference` for the raw interface: nine float64 price arrays of
-    the bars, the targets (float64) and reason codes (int16), the account's numbers, the tier
+    the bars, the targets (float64), reason codes (int16), stop and take-profit levels
+    (float64, NaN = none), the account's numbers, the tier
     table as five float64 arrays and the venue, margin-mode and slippage-model codes.  Returns
     the tuple of :class:`backtest.arrays.simulation.Simulation`'s fields.
 
@@ -985,11 +1330,14 @@ def simulate(
     ConfigError
         Where the twin raises it (a liquidation price the broker's function would refuse).
     """
-    # maker_fee and mark_close are part of the interface: market orders only pay the taker fee,
-    # and one symbol has no other position for the cross formula to mark at its close.
+    # mark_close is part of the interface: one symbol has no other position for the cross
+    # formula to mark at its close.
     prices = [
         _contiguous(array, np.float64)
-        for array in (open_, high, low, close, mark_open, mark_high, mark_low, funding_rate, target)
+        for array in (
+            open_, high, low, close, mark_open, mark_high, mark_low, funding_rate, target,
+            stop, take_profit,
+        )
     ]
     reason_array = _contiguous(reason, np.int16)
     tables = [
@@ -999,7 +1347,7 @@ def simulate(
     lengths = [array.shape[0] for array in (*prices, reason_array)]
     if len(set(lengths)) != 1:
         raise ValueError(
-            "the price, funding, target and reason arrays must have the same length; got "
+            "the price, funding, target, reason and level arrays must have the same length; got "
             f"{lengths}"
         )
     sizes_of_tables = [array.shape[0] for array in tables]
@@ -1023,6 +1371,8 @@ def simulate(
     cdef const double[::1] funding_rates = prices[7]
     cdef const double[::1] targets = prices[8]
     cdef const short[::1] reasons = reason_array
+    cdef const double[::1] stops = prices[9]
+    cdef const double[::1] take_profits = prices[10]
     cdef const double[::1] floors = tables[0]
     cdef const double[::1] caps = tables[1]
     cdef const double[::1] rates = tables[2]
@@ -1051,6 +1401,7 @@ def simulate(
     cdef Book book
     book.leverage = leverage
     book.taker_fee = taker_fee
+    book.maker_fee = maker_fee
     book.liquidation_fee = liquidation_fee
     book.mult = mult
     book.slippage = slippage
@@ -1068,6 +1419,15 @@ def simulate(
     book.has_order = 0
     book.order_size = book.order_price = 0.0
     book.order_reason = 0
+    book.pending = NULL
+    book.pending_count = book.pending_capacity = 0
+    book.waiting = NULL
+    book.cancelled = NULL
+    book.waiting_capacity = 0
+    book.exit_count = 0
+    book.has_deferred = 0
+    book.deferred_stop = book.deferred_profit = NAN
+    book.deferred_side = 0
     book.error = ERROR_NONE
     book.error_leverage = book.error_allowed = book.error_notional = book.error_wallet = 0.0
 
@@ -1095,6 +1455,8 @@ def simulate(
                 funding_rates,
                 targets,
                 reasons,
+                stops,
+                take_profits,
                 funding_on,
                 floors,
                 caps,
@@ -1120,6 +1482,9 @@ def simulate(
         ]
     finally:
         free_rows(&rows)
+        free(book.pending)
+        free(book.waiting)
+        free(book.cancelled)
     final_value = float(value_array[count - 1]) if count else float(cash)
     return (
         value_array,

@@ -15,6 +15,8 @@ def simulate(
     funding_rate: npt.NDArray[np.float64],
     target: npt.NDArray[np.float64],
     reason: npt.NDArray[np.int16],
+    stop: npt.NDArray[np.float64],
+    take_profit: npt.NDArray[np.float64],
     cash: float,
     leverage: float,
     taker_fee: float,

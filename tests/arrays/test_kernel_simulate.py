@@ -117,7 +117,21 @@ def make_market(seed: int, bars: int, volatility: float, jumps: float, marks: st
     )
 
 
-def make_decisions(seed: int, bars: int, scale: float, sparsity: float, reasons: bool):
+def make_decisions(
+    seed: int,
+    bars: int,
+    scale: float,
+    sparsity: float,
+    reasons: bool,
+    close: np.ndarray | None = None,
+    levels: float = 0.0,
+):
+    """Random exposures; with ``levels`` > 0, stop and take-profit levels about the close.
+
+    The levels sit ``levels`` × a random fraction away from the close on the side the target
+    asks for (stop below a long's close, take-profit above), some on the wrong side (they fill
+    at once), some bars give only one of them or none.
+    """
     rng = np.random.default_rng(seed + 1)
     target = rng.uniform(-scale, scale, bars)
     target[rng.random(bars) < 0.15] = 0.0
@@ -125,7 +139,17 @@ def make_decisions(seed: int, bars: int, scale: float, sparsity: float, reasons:
     target[1:][repeat[1:]] = target[:-1][repeat[1:]]
     target[rng.random(bars) < sparsity] = np.nan
     codes = rng.integers(0, len(REASONS), bars).astype(np.int16) if reasons else None
-    return Decisions.from_target(target, reason=codes, reasons=REASONS)
+    stop = take_profit = None
+    if levels > 0.0 and close is not None:
+        side = np.where(np.nan_to_num(target) >= 0.0, 1.0, -1.0)
+        side[rng.random(bars) < 0.1] *= -1.0  # levels on the wrong side
+        stop = close * (1.0 - side * levels * rng.random(bars))
+        take_profit = close * (1.0 + side * levels * rng.random(bars))
+        stop[rng.random(bars) < 0.5] = np.nan
+        take_profit[rng.random(bars) < 0.5] = np.nan
+    return Decisions.from_target(
+        target, reason=codes, reasons=REASONS, stop=stop, take_profit=take_profit
+    )
 
 
 def make_account(draw, venue: str, margin_mode: str) -> Account:
@@ -179,6 +203,8 @@ def scenarios(draw, venue: str, margin_mode: str):
         scale=draw(st.sampled_from([0.5, 1.0, 1.5])) * account.leverage,
         sparsity=draw(st.sampled_from([0.0, 0.5, 0.9])),
         reasons=draw(st.booleans()),
+        close=market.close,
+        levels=draw(st.sampled_from([0.0, 0.005, 0.03])),
     )
     return market, decisions, account
 
@@ -225,9 +251,10 @@ def test_kernel_equals_twin(venue, margin_mode, data):
 
 
 def test_scenarios_reach_every_event():
-    """The drawn scenarios do liquidate, settle funding, refuse orders and cross brackets."""
+    """The scenarios liquidate, settle funding, refuse orders and fill stops and take-profits."""
     totals = dict.fromkeys(("fills", "funding", "liquidations", "gaps", "rejections"), 0)
     codes: set[int] = set()
+    kinds: set[int] = set()
     for seed in range(40):
         market = make_market(seed, 300, 0.01, 0.05, "holes", "settlements")
         for venue, margin_mode in CASES:
@@ -251,7 +278,8 @@ def test_scenarios_reach_every_event():
                 tier_cum=cum,
                 tier_max_leverage=max_leverage,
             ).check()
-            decisions = make_decisions(seed, 300, 30.0, 0.7, True)
+            levels = 0.02 if seed % 2 else 0.0
+            decisions = make_decisions(seed, 300, 30.0, 0.7, True, market.close, levels)
             compiled, twin = run_both(market, decisions, account)
             assert_same(compiled, twin, account.cash)
             result = Simulation(*compiled)
@@ -261,8 +289,10 @@ def test_scenarios_reach_every_event():
             totals["gaps"] += int(result.liq_gap.sum())
             totals["rejections"] += result.reject_bar.size
             codes.update(int(code) for code in result.reject_code)
+            kinds.update(int(kind) for kind in result.fill_kind)
     assert all(count > 0 for count in totals.values()), totals
     assert {1, 2} <= codes, codes
+    assert kinds == {0, 1, 2, 3}, kinds  # market, stop, take-profit, liquidation
 
 
 def test_long_run_grows_the_event_buffers():
@@ -300,7 +330,7 @@ def test_long_run_grows_the_event_buffers():
 
 def test_public_simulate_uses_the_kernel_and_the_twin():
     market = make_market(3, 200, 0.01, 0.05, "full", "settlements")
-    decisions = make_decisions(3, 200, 5.0, 0.5, True)
+    decisions = make_decisions(3, 200, 5.0, 0.5, True, market.close, 0.01)
     tiers = TABLES["binance"]["btc-2026"]
     floor, cap, rate, cum, max_leverage = tier_arrays(tiers)
     account = Account(
@@ -388,11 +418,11 @@ def test_mismatched_lengths_are_refused():
     with pytest.raises(ValueError, match="same length"):
         kernel.simulate(*arguments)
     arguments = list(raw_arguments(market, decisions, account))
-    arguments[20] = arguments[20][:-1]  # tier_cap one bracket short
+    arguments[22] = arguments[22][:-1]  # tier_cap one bracket short
     with pytest.raises(ValueError, match="tier"):
         kernel.simulate(*arguments)
     arguments = list(raw_arguments(market, decisions, account))
-    arguments[24] = 7  # venue code
+    arguments[26] = 7  # venue code
     with pytest.raises(ValueError, match="venue"):
         kernel.simulate(*arguments)
 
