@@ -12,12 +12,16 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from backtest.arrays.decisions import Decisions
+from backtest.arrays.run import run_arrays
 from backtest.arrays.simulation import FILL_LIQUIDATION, FILL_MARKET, FILL_STOP, FILL_TAKE_PROFIT
+from backtest.engine import run
 from backtest.errors import ConfigError
-from tests.arrays.twin_checks import assert_same, config, make_frame, run_both
+from backtest.strategy import Strategy
+from tests.arrays.twin_checks import BTC_TIERS, assert_same, config, make_frame, run_both
 
 NAN = math.nan
 FEES = {"taker_fee": 0.0005, "maker_fee": 0.0002}
@@ -205,3 +209,36 @@ def test_levels_on_a_flat_account_or_a_flat_target_place_nothing():
 def test_bad_levels_are_refused_in_one_line(levels, message):
     with pytest.raises(ConfigError, match=message):
         Decisions.from_target([1.0, NAN, NAN], **levels).check(3)
+
+
+class _BracketedLongs(Strategy):
+    """Array-only: long at bars 0 and 4 with a stop 1 % and a take-profit 1 % from the close."""
+
+    uses_clusters = False
+
+    @classmethod
+    def decide(cls, bars, params):
+        count = len(bars)
+        target = np.full(count, np.nan)
+        target[[0, 4]] = 1.0
+        stop = np.where(np.isfinite(target), bars.close * 0.99, np.nan)
+        take_profit = np.where(np.isfinite(target), bars.close * 1.01, np.nan)
+        return Decisions.from_target(target, stop=stop, take_profit=take_profit)
+
+
+def test_an_array_only_plugin_with_levels_runs_the_same_on_both_engines():
+    # Bar 0's entry fills at bar 1, its exits (99, 101) work from bar 2, whose high 101.5 takes
+    # the profit; bar 4's entry fills at bar 5, and bar 6's low 98 stops it out at 99.
+    frame = candles(
+        FLAT, FLAT, (100.0, 101.5, 99.5, 101.0), FLAT, FLAT, FLAT, (100.0, 100.0, 98.0, 98.5)
+    )
+    run_config = config(strategy="BracketedLongs", **FEES, leverage=2.0)
+    event = run(run_config, data=frame, strategy_class=_BracketedLongs, tiers=BTC_TIERS)
+    arrays = run_arrays(
+        run_config, data=frame, strategy_class=_BracketedLongs, tiers=BTC_TIERS, simulator="python"
+    )
+    for name in ("orders", "trades", "equity"):
+        pd.testing.assert_frame_equal(
+            getattr(arrays, name), getattr(event, name), check_exact=False, rtol=1e-9
+        )
+    assert list(event.orders["reason"]) == ["strategy", "take-profit", "strategy", "stop"]
