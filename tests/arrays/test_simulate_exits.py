@@ -1,10 +1,10 @@
 """Stop and take-profit levels of Decisions: hand-checked cases, twin against the event engine.
 
 Each case runs the same decisions through ``backtest.engine.run`` (ReplayDecisions: backtrader
-Stop and Limit orders linked OCO) and through the reference twin, and must give the same
-tables (:func:`tests.arrays.twin_checks.assert_same`); the expected fills are worked out in the
-comments.  Account: 10,000 cash, taker 0.05 %, maker 0.02 %; ``target = 1`` at a close of 100 is
-a long of 100.
+Stop and Limit orders linked OCO), the reference twin and the compiled kernel, and must give
+the same tables (:func:`tests.arrays.twin_checks.assert_same`); the expected fills are worked out
+in the comments.  Account: 10,000 cash, taker 0.05 %, maker 0.02 %; ``target = 1`` at a close
+of 100 is a long of 100.
 """
 
 from __future__ import annotations
@@ -15,8 +15,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from backtest.arrays.account import account_for
 from backtest.arrays.decisions import Decisions
+from backtest.arrays.market import market_arrays
 from backtest.arrays.run import run_arrays
+from backtest.arrays.simulate import simulate
 from backtest.arrays.simulation import FILL_LIQUIDATION, FILL_MARKET, FILL_STOP, FILL_TAKE_PROFIT
 from backtest.engine import run
 from backtest.errors import ConfigError
@@ -41,6 +44,11 @@ def both(frame, target, stop=None, take_profit=None, **fields):
     settings = {**FEES, "leverage": 2.0, **fields}
     results, simulation = run_both(frame, decisions, config(**settings))
     assert_same(results, simulation, frame, decisions)
+    # the compiled kernel too
+    kernel = simulate(
+        market_arrays(frame), decisions, account_for(config(**settings), BTC_TIERS), engine="cython"
+    )
+    assert_same(results, kernel, frame, decisions)
     return results, simulation
 
 
