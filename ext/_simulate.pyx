@@ -508,6 +508,8 @@ cdef Check submission_check(
             out.cash -= fabs(update.opened) * fee_rate * price * mult
             out.needed = out.available - out.cash
             out.notional = fabs(update.opened) * mult * price
+    elif out.cash < 0.0:
+        out.cash = 0.0  # a reduce or close needs no margin, even from an underwater account
     if out.cash < 0.0 and not out.refused:
         out.refused = REJECT_SUBMISSION
         if not update.opened:

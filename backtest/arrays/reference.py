@@ -2,6 +2,9 @@
 
 Interface changes (newest first):
 
+* 2026-12-03 05:00 UTC, semantics: an order that only reduces or closes the position passes
+  the submission check even when the account is underwater (as PerpetualBroker now does).
+
 * 2026-12-03 05:00 UTC, arguments: ``stop`` and ``take_profit`` (float64[n], NaN = no level)
   after ``reason``: resting exit orders (step 6 places them, steps 2-3 check and fill them;
   semantics in :mod:`backtest.arrays.decisions`).  Fill kinds 1 (stop) and 2 (take-profit).
@@ -267,10 +270,11 @@ def simulate_reference(
     2. *Submission check* (``check_submitted``) of the order sent at the previous close, at
        the price it was sent at: cash after closing (released margin minus fee) and opening
        (margin at leverage plus taker fee) must stay >= 0, and the tier table must allow the
-       leverage for the position's notional.  Exit orders placed at the previous close (a
-       stop, a take-profit: alternatives of one OCO pair) are each checked against the
-       position and cash before either fills, at their level, with the taker (stop) or maker
-       (take-profit) fee; a refused take-profit cancels its accepted stop.
+       leverage for the position's notional; an order that only reduces or closes is always
+       accepted (the cash it leaves counts as 0 when negative).  Exit orders placed at the
+       previous close (a stop, a take-profit: alternatives of one OCO pair) are each checked
+       against the position and cash before either fills, at their level, with the taker
+       (stop) or maker (take-profit) fee; a refused take-profit cancels its accepted stop.
     3. *Fill* of the working orders in the order they were accepted: a market order at the
        open (slippage against the order); a stop when the open (a gap) or the bar's range
        reaches its level, at the open or at the level (slippage, taker fee); a take-profit
@@ -401,6 +405,8 @@ def simulate_reference(
                 check -= abs(opened) * fee_rate * price * mult
                 needed = available - check
                 notional = abs(opened) * mult * price
+        elif check < 0.0:
+            check = 0.0  # a reduce or close needs no margin, even from an underwater account
         if check < 0.0 and not refused:
             refused = _REJECT_SUBMISSION
             if not opened:

@@ -763,7 +763,11 @@ class PerpetualBroker(bt.brokers.BackBroker):
     def _submission_cash(
         self, order: Any, size: float, price: float, cash: float, position: Any
     ) -> float:
-        """Cash left after ``order`` fills at ``price`` (negative: refuse it for margin)."""
+        """Cash left after ``order`` fills at ``price`` (negative: refuse it for margin).
+
+        Only the opening part needs margin: an order that only reduces or closes the position
+        is never refused (the cash it leaves counts as 0 when the account is underwater).
+        """
         state = self._state(order.data)
         comminfo = state.comminfo
         old_size = position.size
@@ -791,6 +795,10 @@ class PerpetualBroker(bt.brokers.BackBroker):
                         abs(opened) * comminfo.p.mult * price, leverage, available - cash, available
                     )
                 )
+        elif cash < 0.0:
+            # A reduce or close needs no margin: accepted even when the account is underwater
+            # (unrealised loss beyond the free balance), as an exchange accepts reduce-only orders.
+            cash = 0.0
         return cash
 
     def _fill(

@@ -250,3 +250,16 @@ def test_an_array_only_plugin_with_levels_runs_the_same_on_both_engines():
             getattr(arrays, name), getattr(event, name), check_exact=False, rtol=1e-9
         )
     assert list(event.orders["reason"]) == ["strategy", "take-profit", "strategy", "stop"]
+
+
+def test_a_reduce_from_an_underwater_account_is_accepted():
+    # Long 19 at 100 on 1,000 at 2x (margin 950, cash 50); the close 92 leaves cash
+    # 50 − 152 = −102.  Target 1.88 of the equity 848 is 17.33: selling 1.67 releases only
+    # 83.5 of margin, so the cash stays negative — still accepted (a reduce needs no margin).
+    frame = make_frame([100.0, 100.0, 92.0, 92.0, 92.0])
+    results, simulation = both(
+        frame, [1.9, NAN, 1.88, NAN, NAN], cash=1_000.0, taker_fee=0.0, maker_fee=0.0
+    )
+    assert results.rejected.empty
+    assert simulation.fill_bar.tolist() == [1, 3]
+    assert simulation.position_size[-1] == pytest.approx(848.0 * 1.88 / 92.0, rel=1e-12)

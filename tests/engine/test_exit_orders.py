@@ -142,3 +142,14 @@ def test_a_pair_that_opens_positions_is_still_checked_for_margin(frame_factory, 
     assert results.rejected["side"].tolist() == ["buy", "sell"]
     assert results.rejected["reason"].str.startswith("insufficient margin").all()
     assert results.equity["value"].iloc[-1] == 1_000.0
+
+
+def test_a_reduce_is_accepted_when_the_account_is_underwater(frame_factory, run_script):
+    # Long 19 at 100 on 1,000 at 2x; at the close 92 the cash is 50 − 152 = −102.  Selling 1
+    # releases 50 of margin: the cash stays below 0, yet a reduce needs no margin.
+    frame = frame_factory([100.0, 100.0, 92.0, 92.0, 92.0])
+    script = {0: [("buy", {"size": 19.0})], 2: [("sell", {"size": 1.0})]}
+    results = run_script(frame, script, cash=1_000.0, leverage=2.0)
+    assert results.rejected.empty
+    assert results.orders["size"].tolist() == [19.0, 1.0]
+    assert results.equity["position_size"].iloc[-1] == 18.0
