@@ -8,7 +8,10 @@ that keeps backtrader's order matching and replaces the accounting with a perpet
   scheme's costs are unlevered and leverage is divided here, once.  Adding with another leverage
   re-margins the whole position at the new leverage (as changing leverage does on an exchange).
   ``cash`` is the available balance (wallet − margin + unrealised PnL, marked to market every
-  bar) and ``value`` the equity (wallet + unrealised PnL).
+  bar) and ``value`` the equity (wallet + unrealised PnL).  Only the opening part of an order
+  needs margin (a reduce or close is accepted even from an underwater account), and orders
+  that are alternatives of each other (an OCO group, a bracket's stop and take-profit) are
+  each checked against the position before any of them fills (:meth:`check_submitted`).
 * **Fees.**  Limit and stop-limit fills pay the maker rate, every other fill the taker rate.
 * **Liquidation.**  When a position changes, its exchange-exact liquidation price is computed
   once by :func:`backtest.liquidation.prices.liquidation_price` with the leverage tier in force
