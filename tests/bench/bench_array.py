@@ -56,6 +56,7 @@ import importlib.util
 import json
 import math
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -530,9 +531,12 @@ def bench_sweep(workers: int, data_dir: Path) -> float | None:
     with tempfile.TemporaryDirectory(prefix="bench-sweep-") as folder:
         out = Path(folder) / "sweep"
         command = sweep_command(out, workers, data_dir)
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         started = time.perf_counter()
         completed = subprocess.run(command, capture_output=True, text=True, check=False)
         seconds = time.perf_counter() - started
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
         progress = ("sweep:", "\x1b")  # the progress bar's redraws on stderr
         errors = [line for line in completed.stderr.splitlines() if not line.startswith(progress)]
         for line in [*errors[-8:], *completed.stdout.strip().splitlines()[:8]]:
@@ -553,6 +557,11 @@ def bench_sweep(workers: int, data_dir: Path) -> float | None:
         f"{combinations / seconds:.1f} runs/s, {combinations * traded / seconds / 1e6:.2f} M "
         f"bars/s; scaled to a year ({YEAR_OF_5M_BARS:,} bars) {year:.1f} s "
         f"(target < {TARGET_SWEEP_SECONDS:g} s: {verdict}; {load_text()})"
+    )
+    print(
+        f"sweep: {cpu:.1f} s of CPU in the sweep's processes (workers included): at least "
+        f"{cpu / workers:.1f} s on {workers} free cores whatever the load, "
+        f"{cpu / workers * YEAR_OF_5M_BARS / traded:.1f} s scaled to a year"
     )
     return seconds
 
