@@ -18,12 +18,11 @@ Sweeps vary a strategy's parameters far more often than the map's, so the lines 
 
 from __future__ import annotations
 
-import hashlib
 import math
 import threading
 import types
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -231,15 +230,37 @@ def _map_inputs(
     return candles, optional, count
 
 
-def _fingerprint(arrays: list[np.ndarray | None]) -> str:
-    digest = hashlib.blake2b(digest_size=16)
+def _summary(arrays: Sequence[np.ndarray | None]) -> tuple[Any, ...]:
+    """A cheap key part of the map's inputs: lengths and the first and last values."""
+    parts: list[Any] = []
     for values in arrays:
-        if values is None:
-            digest.update(b"none")
+        if values is None or values.shape[0] == 0:
+            parts.append(None)
+        else:
+            parts.append((values.shape[0], values[0].tobytes(), values[-1].tobytes()))
+    return tuple(parts)
+
+
+def _same_inputs(
+    stored: Sequence[np.ndarray | None] | None, inputs: Sequence[np.ndarray | None]
+) -> bool:
+    """Whether two lists of input arrays are the same, bit for bit (NaN equal to NaN)."""
+    if stored is None or len(stored) != len(inputs):
+        return False
+    for before, now in zip(stored, inputs, strict=True):
+        if before is None or now is None:
+            if before is not now:
+                return False
             continue
-        digest.update(str(values.shape[0]).encode())
-        digest.update(np.ascontiguousarray(values).view(np.uint8))
-    return digest.hexdigest()
+        if before is now:
+            continue
+        if before.shape != now.shape or before.dtype != now.dtype:
+            return False
+        if not np.array_equal(
+            np.ascontiguousarray(before).view(np.uint8), np.ascontiguousarray(now).view(np.uint8)
+        ):
+            return False
+    return True
 
 
 def _tiers_key(tiers: Any) -> Any:
@@ -260,28 +281,40 @@ class LinesCache:
 
     def __init__(self, maxsize: int = 4) -> None:
         self.maxsize = max(int(maxsize), 0)
-        self._entries: OrderedDict[Any, dict[str, np.ndarray]] = OrderedDict()
+        self._entries: OrderedDict[Any, tuple[Any, dict[str, np.ndarray]]] = OrderedDict()
         self._lock = threading.Lock()
         self.hits = 0
         self.misses = 0
 
-    def get(self, key: Any) -> dict[str, np.ndarray] | None:
-        """The lines stored under ``key`` (None when absent); marks them recently used."""
+    def get(self, key: Any, inputs: Sequence[np.ndarray | None] | None = None) -> Any:
+        """The lines stored under ``key`` (None when absent); marks them recently used.
+
+        With ``inputs`` (the map's input arrays), an entry counts only when its inputs were
+        the same, bit for bit: the key holds cheap summaries, the comparison makes it exact.
+        """
         with self._lock:
-            lines = self._entries.get(key)
-            if lines is None:
+            entry = self._entries.get(key)
+            if entry is None or (inputs is not None and not _same_inputs(entry[0], inputs)):
                 self.misses += 1
                 return None
             self._entries.move_to_end(key)
             self.hits += 1
-            return lines
+            return entry[1]
 
-    def put(self, key: Any, lines: dict[str, np.ndarray]) -> None:
-        """Store ``lines`` under ``key``, dropping the least recently used beyond ``maxsize``."""
+    def put(
+        self,
+        key: Any,
+        lines: dict[str, np.ndarray],
+        inputs: Sequence[np.ndarray | None] | None = None,
+    ) -> None:
+        """Store ``lines`` (and the ``inputs`` they came from) under ``key``.
+
+        The least recently used entries beyond ``maxsize`` are dropped.
+        """
         if self.maxsize == 0:
             return
         with self._lock:
-            self._entries[key] = lines
+            self._entries[key] = (None if inputs is None else tuple(inputs), lines)
             self._entries.move_to_end(key)
             while len(self._entries) > self.maxsize:
                 self._entries.popitem(last=False)
@@ -333,21 +366,22 @@ def map_lines(
     tiers = _map_tiers(frame, warmup, liquidation_map)
     candles, optional, count = _map_inputs(frame, warmup)
     key = None
+    inputs = [*candles, *optional.values()]
     if cache is not None:
         key = (
-            _fingerprint([*candles, *optional.values()]),
+            _summary(inputs),
             count,
             repr(liquidation_map.params),
             timeframe,
             _tiers_key(tiers),
         )
-        found = cache.get(key)
+        found = cache.get(key, inputs)
         if found is not None:
             return found
     result = liquidation_map.run_arrays(*candles, **optional, timeframe=timeframe, tiers=tiers)
     lines = {name: _read_only(np.ascontiguousarray(result[name][count:])) for name in MAP_LINES}
     if cache is not None:
-        cache.put(key, lines)
+        cache.put(key, lines, inputs)
     return lines
 
 

@@ -149,6 +149,27 @@ def test_lines_are_cached_per_market_and_map_not_per_strategy_parameter():
     pd.testing.assert_frame_equal(uncached.clusters, first.clusters)
 
 
+def test_a_market_changed_inside_is_not_served_the_cached_lines():
+    """The cache key holds only the inputs' ends; the stored inputs are compared bit for bit."""
+    from backtest.engine.runner import load_run_frame
+
+    cache = LinesCache(maxsize=4)
+    config = RunConfig(strategy="ClusterFade", **SHORT)
+    frame = load_run_frame(config)
+    first = run_arrays(config, data=frame, lines_cache=cache)
+    again = run_arrays(config, data=frame.copy(), lines_cache=cache)
+    assert (cache.hits, cache.misses) == (1, 1)
+    changed = frame.copy()
+    middle = changed.index[len(changed) // 2]
+    changed.loc[middle, ["high", "close"]] = changed.loc[middle, "high"] * 1.03
+    edited = run_arrays(config, data=changed, lines_cache=cache)
+    assert (cache.hits, cache.misses) == (1, 2)
+    pd.testing.assert_frame_equal(first.clusters, again.clusters)
+    assert not first.clusters.equals(edited.clusters)
+    fresh = run_arrays(config, data=changed, lines_cache=LinesCache(maxsize=0))
+    pd.testing.assert_frame_equal(fresh.clusters, edited.clusters)
+
+
 def test_cached_lines_cannot_be_written_by_a_strategy():
     class Vandal(backtest.Strategy):
         @classmethod
