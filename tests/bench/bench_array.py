@@ -112,8 +112,15 @@ def load_text() -> str:
 
 
 def installed(module: str) -> bool:
-    """Whether ``module`` can be imported (a competitor may be missing)."""
-    return importlib.util.find_spec(module) is not None
+    """Whether ``module`` imports (a competitor may be missing, or broken: say why)."""
+    if importlib.util.find_spec(module) is None:
+        return False
+    try:
+        importlib.import_module(module)
+    except Exception as error:  # e.g. numba built for another NumPy
+        print(f"{module}: installed but does not import ({type(error).__name__}: {error})")
+        return False
+    return True
 
 
 @dataclass
@@ -201,7 +208,7 @@ def backtesting_fills(stats: Any) -> list[Fill]:
 
 def bench_backtesting(candles: pd.DataFrame, repeat: int) -> Outcome | None:
     if not installed("backtesting"):
-        print("backtesting.py: not installed, skipped (pip install -e .[bench])")
+        print("backtesting.py: not available, skipped (pip install -e .[bench])")
         return None
     import warnings
 
@@ -304,7 +311,7 @@ def vectorbt_cold(bars: int, empty_cache: bool) -> dict[str, float] | None:
 
 def bench_vectorbt(candles: pd.DataFrame, repeat: int, cold: bool) -> Outcome | None:
     if not installed("vectorbt"):
-        print("vectorbt: not installed, skipped (pip install -e .[bench]; needs numba)")
+        print("vectorbt: not available, skipped (pip install -e .[bench]; needs numba)")
         return None
     outcome = Outcome("vectorbt warm (MA + signals + from_signals)")
     bars = len(candles)
