@@ -21,7 +21,9 @@ flat below; orders only on crossings), run by each tool in the way its users wri
   SYNTHETIC 8-hourly series of ``bench_engine.with_synthetic_funding``, leverage 3 with
   Binance's leverage tiers, isolated margin, liquidation checked on every bar.  Timed from the
   arrays of the run (market columns, the strategy's ``Bars``, the account) to the finished
-  ``Simulation``: the decisions plus the simulation.
+  ``Simulation``: the decisions plus the simulation.  Shown beside it for context: the
+  simulation alone, and a whole ``run_arrays`` (frame checks and the ``Results`` tables too).
+  ``--simulator python`` runs the pure-Python twin instead of the kernel (a check, slow).
 - optionally (``--event``, slow) the event engine on the same frame, with the same settings:
   its fills and final value are compared with the array path's (they must be identical).
 
@@ -37,7 +39,9 @@ history in ``data/history`` (binanceusdm; 2025-01-07 .. 2025-12-01, 94,464 bars 
 warm-up: the store holds 335 days, not a full year), run by the real CLI (``python -m backtest
 sweep ... --engine array --workers 2``) in a subprocess, timed wall-clock from launch to exit
 (worker start-up, loading and the map's lines included).  Target: under 60 s on 2 cores for a
-year of 5m bars (105,120), judged on the time scaled by 105,120 / bars traded.
+year of 5m bars (105,120), judged on the time scaled by 105,120 / bars traded.  The CPU seconds
+of all the sweep's processes are printed too: divided by the workers, they are the wall time
+the sweep needs on otherwise idle cores, whatever the load while it was measured.
 
 A competitor that is not installed is skipped with a printed line (``pip install -e .[bench]``
 installs both).  Timings are printed, never asserted.
@@ -45,7 +49,8 @@ installs both).  Timings are printed, never asserted.
 Usage::
 
     python tests/bench/bench_array.py [--bars N] [--repeat R] [--only ours,backtesting,vectorbt]
-        [--event] [--sweep] [--sweep-workers 2]
+        [--no-cold] [--event] [--simulator auto|python] [--sweep] [--sweep-workers 2]
+    python tests/bench/bench_array.py --only "" --sweep      # the sweep alone
 """
 
 from __future__ import annotations
