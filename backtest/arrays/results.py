@@ -332,7 +332,6 @@ def trade_tables(
     mult: float,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The ``trades`` and ``open_trades`` tables."""
-    closed, open_trade, position_price = _walk_trades(simulation, reasons)
     settlement_bars = simulation.funding_bar.tolist()
     running = [0.0]
     for payment in simulation.funding_payment.tolist():
@@ -343,7 +342,12 @@ def trade_tables(
         last = bisect.bisect_right(settlement_bars, exit_bar)
         return running[last] - running[first] if last > first else 0.0
 
-    trades = _closed_trades_frame(closed, numbers, funding_between)
+    paired = _paired_trades(simulation, reasons, numbers, np.asarray(running))
+    if paired is not None:
+        trades, open_trade, position_price = paired
+    else:
+        closed, open_trade, position_price = _walk_trades(simulation, reasons)
+        trades = _closed_trades_frame(closed, numbers, funding_between)
     open_rows = []
     count = len(numbers)
     if open_trade is not None and count > 0 and open_trade.opened_size > 0.0:
@@ -363,6 +367,81 @@ def trade_tables(
         funding = funding_between(open_trade.bar, count - 1)
         open_rows.append(_trade_row(snapshot, numbers, funding, count - 1 - open_trade.bar))
     return trades, _trade_frame(open_rows)
+
+
+def _paired_trades(
+    simulation: Simulation, reasons: Sequence[str], numbers: np.ndarray, running: np.ndarray
+) -> tuple[pd.DataFrame, _Trade | None, float] | None:
+    """The trades of a run whose fills alternate entry from flat / whole exit, in NumPy.
+
+    Most strategies enter from flat and leave in one order (ClusterFade, CascadeBreakout);
+    their trades are then consecutive pairs of fills, and every column is one array
+    operation with the float operations of :func:`_walk_trades` (so the tables are equal bit
+    for bit).  None when the fills do not have that shape (adds, partial exits, flips, a
+    dust residue): :func:`_walk_trades` handles those.
+    """
+    count = simulation.fill_bar.shape[0]
+    if count == 0:
+        return None
+    opened = np.asarray(simulation.fill_opened, dtype=np.float64)
+    closed = np.asarray(simulation.fill_closed, dtype=np.float64)
+    sizes = np.asarray(simulation.fill_size, dtype=np.float64)
+    entries, exits = slice(0, count, 2), slice(1, count, 2)
+    pairs = count // 2
+    if not (
+        np.all(opened[entries] != 0.0)
+        and np.all(closed[entries] == 0.0)
+        and np.all(opened[exits] == 0.0)
+        and np.all(closed[exits] != 0.0)
+        and np.array_equal(sizes[1 : 2 * pairs : 2], -sizes[0 : 2 * pairs : 2])
+        and np.array_equal(np.abs(closed[exits]), np.abs(opened[0 : 2 * pairs : 2]))
+    ):
+        return None
+    bars = np.asarray(simulation.fill_bar, dtype=np.int64)
+    prices = np.asarray(simulation.fill_price, dtype=np.float64)
+    kinds = np.asarray(simulation.fill_kind)
+    entry = slice(0, 2 * pairs, 2)
+    quantity = np.abs(opened[entry])
+    exit_quantity = np.abs(closed[exits])
+    entry_bars, exit_bars = bars[entry], bars[exits]
+    pnl = 0.0 + np.asarray(simulation.fill_pnl, dtype=np.float64)[exits]
+    fees = (0.0 + np.asarray(simulation.fill_opened_fee, dtype=np.float64)[entry]) + np.asarray(
+        simulation.fill_closed_fee, dtype=np.float64
+    )[exits]
+    settlement_bars = np.asarray(simulation.funding_bar, dtype=np.int64)
+    first = np.searchsorted(settlement_bars, entry_bars, side="right")
+    last = np.searchsorted(settlement_bars, exit_bars, side="right")
+    funding = np.where(last > first, running[last] - running[first], 0.0)
+    if pairs:
+        trades = pd.DataFrame(
+            {
+                "entry_time": _times(numbers[entry_bars]),
+                "exit_time": _times(numbers[exit_bars]),
+                "side": np.where(opened[entry] > 0.0, "long", "short").astype(object),
+                "size": quantity,
+                "entry_price": (quantity * prices[entry]) / quantity,
+                "exit_price": (exit_quantity * prices[exits]) / exit_quantity,
+                "pnl_gross": pnl,
+                "fees": fees,
+                "funding": funding,
+                "pnl_net": pnl - fees - funding,
+                "liquidated": kinds[exits] == FILL_LIQUIDATION,
+                "bars": exit_bars - entry_bars,
+                "exit_reason": fill_reasons(simulation, reasons)[exits],
+            },
+            columns=list(TRADE_COLUMNS),
+        )
+    else:
+        trades = _trade_frame([])
+    if count % 2 == 0:
+        return trades, None, 0.0
+    last_fill = count - 1
+    open_trade = _Trade(int(bars[last_fill]), 1 if opened[last_fill] > 0.0 else -1)
+    open_quantity = abs(float(opened[last_fill]))
+    open_trade.opened_size = open_trade.size = open_trade.peak = open_quantity
+    open_trade.entry_value = open_quantity * float(prices[last_fill])
+    open_trade.fees = 0.0 + float(simulation.fill_opened_fee[last_fill])
+    return trades, open_trade, float(prices[last_fill])
 
 
 def _closed_trades_frame(closed: list[_Trade], numbers: np.ndarray, funding_between: Any) -> Any:
