@@ -428,7 +428,8 @@ cdef void update_liquidation(
                 book.error_leverage = book.leverage
                 book.error_allowed = allowed
             return
-    wallet = book.wallet if book.cross else book.margin
+    # a bankrupt cross wallet counts as 0 (PerpetualBroker._update_liquidation_price)
+    wallet = (0.0 if book.wallet < 0.0 else book.wallet) if book.cross else book.margin
     if not (wallet >= 0.0 and isfinite(wallet)):
         if not book.error:
             book.error = ERROR_WALLET

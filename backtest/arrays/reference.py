@@ -358,7 +358,7 @@ def simulate_reference(
             pos_price,
             abs(pos_size) * mult,
             leverage,
-            wallet if cross else margin,
+            max(wallet, 0.0) if cross else margin,  # a bankrupt cross wallet counts as 0
             taker_fee,
             floors,
             caps,

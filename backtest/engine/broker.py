@@ -562,7 +562,10 @@ class PerpetualBroker(bt.brokers.BackBroker):
         tiers = state.tiers
         other_positions: tuple[dict[str, Any], ...] = ()
         if self._cross_mode():
-            wallet_balance = self.wallet
+            # Funding (or a loss capped at the account) can leave the wallet below zero while a
+            # position is open: the account is bankrupt, and a wallet of 0 puts the position's
+            # liquidation price beyond the market, so the next check closes it.
+            wallet_balance = max(self.wallet, 0.0)
             other_positions = tuple(
                 self._describe(other) for other in self._open_states if other is not state
             )

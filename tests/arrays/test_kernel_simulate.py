@@ -22,7 +22,6 @@ from backtest.arrays.market import MarketArrays
 from backtest.arrays.reference import simulate_reference
 from backtest.arrays.simulate import raw_arguments, simulate
 from backtest.arrays.simulation import Simulation
-from backtest.errors import ConfigError
 from backtest.liquidation.tiers import LeverageTiers, Tier, load_tiers
 
 kernel = pytest.importorskip("backtest.arrays._simulate")
@@ -437,8 +436,8 @@ def test_debug_build_checks_bounds():
         kernel.read_element(np.arange(3.0), 3)
 
 
-def test_negative_cross_wallet_raises_what_the_twin_raises():
-    """Funding beyond the cross wallet: both refuse the liquidation price with one message."""
+def test_funding_beyond_the_cross_wallet_liquidates_in_both():
+    """Funding far beyond the cross wallet: both count the wallet as 0 and liquidate."""
     bars = 6
     close = np.full(bars, 100.0)
     rate = np.full(bars, np.nan)
@@ -473,9 +472,9 @@ def test_negative_cross_wallet_raises_what_the_twin_raises():
         tier_max_leverage=max_leverage,
     ).check()
     arguments = raw_arguments(market, decisions, account)
-    with pytest.raises(ConfigError) as twin_error:
-        simulate_reference(*arguments)
-    with pytest.raises(ConfigError) as kernel_error:
-        kernel.simulate(*arguments)
-    assert str(kernel_error.value) == str(twin_error.value)
-    assert "wallet_balance" in str(kernel_error.value)
+    twin = Simulation(*simulate_reference(*arguments))
+    compiled = Simulation(*kernel.simulate(*arguments))
+    assert twin.liq_bar.tolist() == compiled.liq_bar.tolist() == [3]
+    assert bool(twin.liq_gap[0]) and twin.liq_loss[0] == 0.0
+    for name in ("value", "cash", "position_size", "liquidation_price", "funding_cum"):
+        np.testing.assert_array_equal(getattr(compiled, name), getattr(twin, name), err_msg=name)

@@ -229,3 +229,35 @@ def test_reasons_tag_the_orders_and_no_decision_sends_nothing():
     # bar 2 doubles the long (untagged), bar 3 flips it (tagged "flip")
     assert list(results.orders["reason"]) == ["entry", "strategy", "flip"]
     assert simulation.fill_reason.tolist() == [1, 0, 2]
+
+
+@pytest.mark.parametrize("engine", ["python", "cython"])
+def test_funding_that_empties_a_cross_wallet_liquidates_instead_of_failing(engine):
+    """A settlement that takes the cross wallet below zero: the account is bankrupt.
+
+    Flat at 100, a 1x long worth the account, 4.7 % funding every bar: after 21 settlements
+    the wallet is 13.13 (liquidation price 99.70, below the market), the 22nd takes it to
+    -34.34.  The run used to stop with "wallet_balance must be ... >= 0"; now a wallet below
+    zero counts as 0, the liquidation price (101.01) lies above the next open and the
+    position is closed there, with nothing more lost (the loss cap is the account, 0).
+    """
+    bars = 30
+    frame = make_frame([100.0] * bars, funding=dict.fromkeys(range(1, bars), 0.047))
+    target = np.full(bars, np.nan)
+    target[0] = 1.0
+    decisions = Decisions.from_target(target)
+    results, simulation = run_both(
+        frame,
+        decisions,
+        config(cash=1_010.0, margin_mode="cross", leverage=1.0),
+        SMALL_TIERS,
+        engine=engine,
+    )
+    assert_same(results, simulation, frame, decisions)
+    assert len(results.liquidations) == 1
+    liquidation = results.liquidations.iloc[0]
+    assert bool(liquidation["gap"]) and liquidation["loss"] == 0.0
+    # the entry fills at bar 1's open, after bar 1's settlement: the 22nd one it pays is bar 23's
+    assert liquidation["time"] == frame.index[23]
+    assert len(results.funding) == 22
+    assert results.equity["value"].iloc[-1] == pytest.approx(1_010.0 * (1.0 - 22 * 0.047))
