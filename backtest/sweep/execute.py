@@ -25,7 +25,7 @@ from backtest.errors import ConfigError
 from backtest.folders import interrupts_held
 from backtest.sweep.backends import Backend
 from backtest.sweep.store import FAILED, RunRecord
-from backtest.sweep.worker import RunTask, one_line, perform
+from backtest.sweep.worker import RunTask, one_line, perform_chunk
 
 #: Preload module of local worker processes (they leave Ctrl-C to the sweep process).
 WORKER_SETUP = "backtest.sweep.worker_setup"
@@ -157,6 +157,10 @@ def describe_failure(error: BaseException) -> str:
     return one_line(error)
 
 
+#: Most runs one Dask task carries (a lost worker fails at most this many runs at once).
+MAX_CHUNK = 16
+
+
 class TaskRunner:
     """Submit runs to a Dask client and hand each finished record to a callback.
 
@@ -185,17 +189,42 @@ class TaskRunner:
         self.progress = progress
         self.description = description
 
-    def _submit(self, task: RunTask) -> Any:
+    def _submit(self, chunk: Sequence[RunTask]) -> Any:
         # A fresh Dask key per submission: the scheduler may still be forgetting a cancelled
         # future of an interrupted sweep, and a reused key would be cancelled with it.
         return self.client.submit(
-            perform,
-            task,
+            perform_chunk,
+            list(chunk),
             self.backend,
-            key=f"sweep-run-{task.key}-{uuid.uuid4().hex[:12]}",
-            priority=task.priority,
+            key=f"sweep-runs-{chunk[0].key}-{len(chunk)}-{uuid.uuid4().hex[:12]}",
+            priority=chunk[0].priority,
             retries=0,
         )
+
+    def _chunk_size(self, count: int) -> int:
+        """Runs per Dask task: about eight tasks per worker thread, at most :data:`MAX_CHUNK`.
+
+        A run on the array path takes well under 0.1 s, while a Dask task costs the client
+        and scheduler several milliseconds; grouping the runs of a large grid keeps that cost
+        off the two cores the runs need.  Small grids keep one run per task.
+        """
+        try:
+            threads = sum(self.client.nthreads().values())
+        except Exception:  # a client that cannot tell: one run per task
+            return 1
+        return max(1, min(MAX_CHUNK, count // max(8 * threads, 1)))
+
+    def _chunks(self, tasks: Sequence[RunTask]) -> list[list[RunTask]]:
+        """``tasks`` in order, grouped by runs of equal priority into chunks."""
+        size = self._chunk_size(len(tasks))
+        chunks: list[list[RunTask]] = []
+        for task in tasks:
+            last = chunks[-1] if chunks else None
+            if last is not None and len(last) < size and last[0].priority == task.priority:
+                last.append(task)
+            else:
+                chunks.append([task])
+        return chunks
 
     def run(
         self,
@@ -209,7 +238,8 @@ class TaskRunner:
         Parameters
         ----------
         tasks : sequence of RunTask
-            Submitted at once (Dask orders them by ``task.priority``).
+            Submitted at once (Dask orders them by ``task.priority``), several short runs
+            per Dask task on large grids (:meth:`_chunk_size`).
         on_record : callable
             Called in this process with each finished record, in completion order; the
             runs it returns are submitted too (a walk-forward's test run after its window's
@@ -220,7 +250,7 @@ class TaskRunner:
         from distributed import as_completed
         from tqdm import tqdm
 
-        outstanding: dict[str, tuple[Any, RunTask]] = {}
+        outstanding: dict[str, tuple[Any, list[RunTask]]] = {}
         done = failed = 0
         bar = tqdm(
             total=len(tasks) + already_done,
@@ -233,26 +263,27 @@ class TaskRunner:
         )
         try:
             futures = []
-            for task in tasks:
-                future = self._submit(task)
-                outstanding[future.key] = (future, task)
+            for chunk in self._chunks(tasks):
+                future = self._submit(chunk)
+                outstanding[future.key] = (future, chunk)
                 futures.append(future)
             pending = as_completed(futures)
             for future in pending:
-                _, task = outstanding.pop(future.key)
-                record = self._collect(future, task)
+                _, chunk = outstanding.pop(future.key)
+                records = self._collect(future, chunk)
                 future.release()
-                done += 1
-                failed += not record.complete
-                bar.update(1)
-                if failed:
-                    bar.set_postfix(failed=failed, refresh=False)
-                for follow_up in on_record(record) or ():
-                    follow_future = self._submit(follow_up)
-                    outstanding[follow_future.key] = (follow_future, follow_up)
-                    pending.add(follow_future)
-                    bar.total += 1
-                    bar.refresh()
+                for record in records:
+                    done += 1
+                    failed += not record.complete
+                    bar.update(1)
+                    if failed:
+                        bar.set_postfix(failed=failed, refresh=False)
+                    for follow_up in on_record(record) or ():
+                        follow_future = self._submit([follow_up])
+                        outstanding[follow_future.key] = (follow_future, [follow_up])
+                        pending.add(follow_future)
+                        bar.total += 1
+                        bar.refresh()
         finally:
             bar.close()
             if outstanding:
@@ -260,24 +291,34 @@ class TaskRunner:
         return done
 
     @staticmethod
-    def _collect(future: Any, task: RunTask) -> RunRecord:
+    def _collect(future: Any, chunk: Sequence[RunTask]) -> list[RunRecord]:
         try:
-            record = future.result()
+            records = future.result()
         except Exception as error:  # a lost worker or a cancelled future: record, go on
-            return RunRecord(
-                key=task.key,
-                status=FAILED,
-                error=describe_failure(error),
-                settings=task.settings,
-            )
-        if not isinstance(record, RunRecord):  # pragma: no cover - a broken backend
-            return RunRecord(
-                key=task.key,
-                status=FAILED,
-                error=f"the worker returned {type(record).__name__}, not a run record",
-                settings=task.settings,
-            )
-        return record
+            return [
+                RunRecord(
+                    key=task.key,
+                    status=FAILED,
+                    error=describe_failure(error),
+                    settings=task.settings,
+                )
+                for task in chunk
+            ]
+        if not (
+            isinstance(records, list)
+            and len(records) == len(chunk)
+            and all(isinstance(record, RunRecord) for record in records)
+        ):  # pragma: no cover - a broken backend
+            return [
+                RunRecord(
+                    key=task.key,
+                    status=FAILED,
+                    error=f"the worker returned {type(records).__name__}, not run records",
+                    settings=task.settings,
+                )
+                for task in chunk
+            ]
+        return records
 
     def gather_results(self, tasks: Sequence[RunTask], function: Callable[..., Any]) -> list[Any]:
         """Run ``function(task, backend)`` for each task on the cluster; results in order.

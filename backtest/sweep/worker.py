@@ -21,7 +21,7 @@ import socket
 import threading
 import time
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -285,6 +285,11 @@ def perform(task: RunTask, backend: Backend) -> RunRecord:
         equity=equity,
         engine=engine,
     )
+
+
+def perform_chunk(tasks: Sequence[RunTask], backend: Backend) -> list[RunRecord]:
+    """:func:`perform` each task in turn (one Dask task for several short runs)."""
+    return [perform(task, backend) for task in tasks]
 
 
 #: Set while a best run is run again for its report: the array path then also builds the map's

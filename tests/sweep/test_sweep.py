@@ -301,3 +301,44 @@ def test_manifest_describes_the_sweep(base_settings, thread_client, tmp_path):
     manifest = json.loads((tmp_path / "out" / "sweep.json").read_text())
     assert manifest["axes"] == {"fast": [3, 6], "leverage": [2.0, 5.0]}
     assert manifest["runs"] == 4
+
+
+def test_a_large_grid_travels_in_chunks_and_gives_the_same_table(
+    base_settings, thread_client, tmp_path, monkeypatch
+):
+    """Several runs per Dask task on a larger grid; each run still gets its own record."""
+    from backtest.sweep import execute
+
+    grid = {"fast": [str(value) for value in range(2, 18)], "leverage": ["2", "3", "4", "5"]}
+    spec = make_spec(base_settings, grid, rank_by="sharpe")
+    submitted: list[int] = []
+    original = TaskRunner._submit
+
+    def counting(self, chunk):
+        submitted.append(len(chunk))
+        return original(self, chunk)
+
+    monkeypatch.setattr(TaskRunner, "_submit", counting)
+    chunked = sweep(spec, thread_client, tmp_path / "chunked")
+    assert sum(submitted) == 64 and max(submitted) == 4  # 64 runs // (8 x 2 threads)
+    monkeypatch.setattr(execute, "MAX_CHUNK", 1)
+    submitted.clear()
+    single = sweep(spec, thread_client, tmp_path / "single")
+    assert submitted == [1] * 64
+    assert (chunked.executed, chunked.failed) == (64, 0)
+    columns = [name for name in chunked.table.columns if name not in ("seconds", "worker")]
+    pd.testing.assert_frame_equal(
+        chunked.table[columns].reset_index(drop=True), single.table[columns].reset_index(drop=True)
+    )
+
+
+def test_chunks_keep_the_order_and_never_mix_priorities(thread_client):
+    from backtest.sweep.worker import RunTask
+
+    runner = TaskRunner(thread_client, BACKEND)
+    tasks = [RunTask(str(index), {}, priority=0 if index < 150 else -1) for index in range(200)]
+    chunks = runner._chunks(tasks)
+    assert [task.key for chunk in chunks for task in chunk] == [task.key for task in tasks]
+    assert all(len({task.priority for task in chunk}) == 1 for chunk in chunks)
+    assert max(len(chunk) for chunk in chunks) == 12  # 200 runs // (8 x 2 threads)
+    assert runner._chunks(tasks[:10]) == [[task] for task in tasks[:10]]
