@@ -4,8 +4,9 @@ Workload: one year of 1-minute candles (525,600 bars by default: ``year_of_candl
 ``bench_engine.py``, the real July 2025 Binance BTC/USDT month repeated with a price offset)
 with the SYNTHETIC 8-hourly funding series of ``bench_engine.with_synthetic_funding``.
 Decisions: an SMA(10)/SMA(30) crossover, LONG/FLAT (long 1x equity while the fast average is
-above the slow one, flat below), orders only on the crossings (NaN elsewhere).  Account: Binance, isolated margin at 5x with the bundled BTC
-leverage tiers, taker fee 0.05 %, clearance fee 1.25 %, funding on, 1 bp fixed slippage:
+above the slow one, flat below), orders only on the crossings (NaN elsewhere).  Account:
+Binance, isolated margin at 5x with the bundled BTC leverage tiers, taker fee 0.05 %,
+clearance fee 1.25 %, funding on, 1 bp fixed slippage:
 funding settlements, the gap and range liquidation checks run on every bar with a position.
 
 Both simulators get the same raw arguments (prepared before timing) and are timed on the
