@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -103,8 +103,13 @@ def _plain_number(value: Any) -> Any:
     return item() if callable(item) else value
 
 
-def prepare(settings: Mapping[str, Any]) -> tuple[Any, type[Strategy]]:
+def prepare(
+    settings: Mapping[str, Any], *, resolve: Callable[[str], type[Strategy]] | None = None
+) -> tuple[Any, type[Strategy]]:
     """Resolve the strategy, check its parameters and build the run configuration.
+
+    ``resolve`` turns the strategy's name or file into its class (default
+    :func:`backtest.plugins.resolve_strategy`; sweeps pass a per-process cache of it).
 
     Raises
     ------
@@ -116,7 +121,7 @@ def prepare(settings: Mapping[str, Any]) -> tuple[Any, type[Strategy]]:
 
     values = dict(settings)
     strategy_spec = values.get("strategy") or RunConfig().strategy
-    strategy_class = resolve_strategy(str(strategy_spec))
+    strategy_class = (resolve or resolve_strategy)(str(strategy_spec))
     values["strategy"] = strategy_spec
     values["params"] = coerce_parameters(strategy_class, values.get("params") or {})
     values["map_params"] = check_map_parameters(values.get("map_params") or {})

@@ -26,7 +26,7 @@ from backtest.arrays.bars import (
     map_lines,
 )
 from backtest.engine.config import RunConfig
-from backtest.errors import ConfigError, DataError
+from backtest.errors import ConfigError
 from backtest.results import Results
 from backtest.strategy import (
     array_params,
@@ -147,16 +147,11 @@ def run_arrays(
         _funding_settlements,
         _iso,
         _version,
-        check_frame,
-        check_leverage,
         heatmap_table,
-        load_run_frame,
-        load_run_tiers,
         make_run_id,
+        traded_bars,
     )
     from backtest.engine.venues import snapshot_name
-    from backtest.engine.warmup import logger as warmup_logger
-    from backtest.engine.warmup import split_warmup
 
     if not isinstance(config, RunConfig):
         raise ConfigError(f"run_arrays() needs a RunConfig, got {type(config).__name__}")
@@ -172,21 +167,8 @@ def run_arrays(
         strategy_class = resolve_strategy(config.strategy)
     _check_array_run(config, strategy_class)
     params = array_params(strategy_class, config.params)
-    frame = check_frame(
-        data if data is not None else load_run_frame(config), timeframe=config.timeframe
-    )
-    split = split_warmup(config, frame)
+    split, tiers = traded_bars(config, data, tiers)
     frame = split.frame
-    if frame.empty:
-        raise DataError(
-            f"the market frame has no bar at or after since {config.since}; widen --since/--until"
-        )
-    warning = split.warning(config)
-    if warning is not None:
-        warmup_logger.warning(warning)
-    if tiers is None:
-        tiers = load_run_tiers(config, frame.index[0])
-    check_leverage(config, tiers)
     steps.debug("engine: array path for %s on %d bars", strategy_class.__name__, len(frame))
     cache = DEFAULT_LINES_CACHE if lines_cache is None else lines_cache
     bars = prepare_bars(config, strategy_class, params, frame, split.warmup, tiers, cache)

@@ -400,32 +400,8 @@ def run(
         from backtest.plugins import resolve_strategy
 
         strategy_class = resolve_strategy(config.strategy)
-    frame = check_frame(
-        data if data is not None else load_run_frame(config), timeframe=config.timeframe
-    )
-    split = split_warmup(config, frame)
+    split, tiers = traded_bars(config, data, tiers)
     frame = split.frame
-    if frame.empty:
-        raise DataError(
-            f"the market frame has no bar at or after since {config.since}; widen --since/--until"
-        )
-    steps.debug(
-        "loading: %s %s %s, %d traded bars %s → %s",
-        config.exchange,
-        config.symbol,
-        config.timeframe,
-        len(frame),
-        frame.index[0],
-        frame.index[-1],
-    )
-    steps.debug("map: warm-up %s", dict(split.info))
-    warning = split.warning(config)
-    if warning is not None:
-        warmup_logger.warning(warning)
-    if tiers is None:
-        tiers = load_run_tiers(config, frame.index[0])
-    steps.debug("tiers: %s", snapshot_name(tiers))
-    check_leverage(config, tiers)
     cerebro = build_cerebro(
         config,
         frame,
@@ -488,6 +464,50 @@ def run(
         len(results.liquidations),
     )
     return results
+
+
+def traded_bars(config: RunConfig, data: pd.DataFrame | None, tiers: Any) -> tuple[Any, Any]:
+    """The run's checked bars split into warm-up and traded bars, and the tiers in force.
+
+    Shared by the event engine and the array path (:func:`backtest.arrays.run_arrays`): the
+    frame's values are checked, the map's warm-up is cut off (a shortened one is logged as one
+    warning), the tiers default to the snapshot in force at the first traded bar and the
+    run's leverage is checked against them.
+
+    Raises
+    ------
+    DataError
+        When no bar lies at or after ``config.since``, or the frame is damaged.
+    ConfigError
+        When the leverage is above what the tiers allow.
+    """
+    frame = check_frame(
+        data if data is not None else load_run_frame(config), timeframe=config.timeframe
+    )
+    split = split_warmup(config, frame)
+    frame = split.frame
+    if frame.empty:
+        raise DataError(
+            f"the market frame has no bar at or after since {config.since}; widen --since/--until"
+        )
+    steps.debug(
+        "loading: %s %s %s, %d traded bars %s → %s",
+        config.exchange,
+        config.symbol,
+        config.timeframe,
+        len(frame),
+        frame.index[0],
+        frame.index[-1],
+    )
+    steps.debug("map: warm-up %s", dict(split.info))
+    warning = split.warning(config)
+    if warning is not None:
+        warmup_logger.warning(warning)
+    if tiers is None:
+        tiers = load_run_tiers(config, frame.index[0])
+    steps.debug("tiers: %s", snapshot_name(tiers))
+    check_leverage(config, tiers)
+    return split, tiers
 
 
 def _funding_settlements(frame: pd.DataFrame) -> int:

@@ -80,22 +80,9 @@ def prepare_run(settings: Mapping[str, Any]) -> tuple[Any, type]:
     ConfigError, PluginError
         As :func:`backtest.runs.prepare`.
     """
-    from backtest.engine import RunConfig
-    from backtest.errors import ConfigError
-    from backtest.plugins import coerce_parameters
-    from backtest.runs import check_map_parameters
+    from backtest.runs import prepare
 
-    values = dict(settings)
-    strategy_spec = values.get("strategy") or RunConfig().strategy
-    strategy_class = resolved_strategy(str(strategy_spec))
-    values["strategy"] = strategy_spec
-    values["params"] = coerce_parameters(strategy_class, values.get("params") or {})
-    values["map_params"] = check_map_parameters(values.get("map_params") or {})
-    try:
-        config = RunConfig.from_dict(values)
-    except TypeError as error:  # an unexpected key reached the dataclass
-        raise ConfigError(f"invalid run settings: {error}") from error
-    return config, strategy_class
+    return prepare(settings, resolve=resolved_strategy)
 
 
 _RESOLVED: dict[tuple[str, str], tuple[type, Any]] = {}
