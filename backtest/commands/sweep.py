@@ -449,7 +449,13 @@ def _console_text(outcome: Any, files: Any) -> str:
         windows = windows.drop(columns=["train_until", "test_until"], errors="ignore")
         lines.append(_frame_text(windows))
     else:
-        lines.append(_frame_text(table[columns].head(10)))
+        shown = table[columns].head(10)
+        if "violations" in shown:  # runs breaking a constraint: no rank, the reason shown
+            shown = shown.assign(
+                rank=shown["rank"].astype(object).where(shown["rank"].notna(), "-"),
+                violations=shown["violations"].fillna("").astype(str),
+            )
+        lines.append(_frame_text(shown))
     failed = table[table["status"] != "complete"]
     for _, row in failed.head(3).iterrows():
         values = ", ".join(f"{name}={row[name]}" for name in outcome.spec.axis_names)

@@ -407,3 +407,24 @@ def test_the_command_runs_a_search(capsys, store_dir, tmp_path):
     assert main(argv) == 0
     again = json.loads(capsys.readouterr().out)
     assert (again["executed"], again["skipped"]) == (0, len(set(table["key"])))
+
+
+def test_the_console_table_shows_broken_constraints_without_a_rank(capsys, store_dir, tmp_path):
+    argv = ["sweep", "--strategy", fakes.STRATEGY, "--search", "random", "--trials", "4"]
+    argv += ["--search-batch", "2", "--seed", "3", "-a", "fast=2:8", "-g", "slow=20,30"]
+    argv += ["--since", "2025-10-09", "--until", "2025-10-10", "--data-dir", store_dir]
+    argv += ["--workers", "1", "--out", str(tmp_path / "out")]
+    table = None
+    for minimum in (0, 10_000):
+        assert main([*argv, "--min-trades", str(minimum)]) == 0
+        text = capsys.readouterr().out
+        rows = [line.split() for line in text.splitlines() if "complete" in line.split()]
+        assert len(rows) == 4, text
+        assert "None" not in text and "<NA>" not in text
+        table = pd.read_csv(tmp_path / "out" / "results.csv")
+        if minimum == 0:
+            assert [row[0] for row in rows] == ["1", "2", "3", "4"]
+        else:  # nothing keeps 10,000 trades: no rank, the reason shown
+            assert all(row[0] == "-" and "10000" in row[-1] for row in rows), text
+        (tmp_path / "out").rename(tmp_path / f"done-{minimum}")
+    assert table is not None and not table["feasible"].any()
