@@ -119,6 +119,11 @@ class Strategy(bt.Strategy, metaclass=_MetaPluginStrategy):
         Have the map compute its ``cascade_risk`` line (the amplification of the standard
         shock, :mod:`backtest.liquidation.cascade`) even when the run's map parameters do not
         ask for it (default False: the line is NaN and costs nothing).
+    decide_independent_of_fills : bool
+        True when ``decide``'s targets do not depend on whether earlier orders filled (a
+        signal-only strategy such as ``SmaCross``): its array form then stays equal to ``next``
+        after a refused order or a liquidation.  False (the default) makes an array run that
+        had either warn that ``next`` may have traded differently.
     timeframes : tuple of str
         Slower timeframes of the same symbol(s) the strategy reads (e.g. ``("1h",)`` beside
         5m bars).  The runner resamples the stored candles and adds one read-only feed per
@@ -134,6 +139,7 @@ class Strategy(bt.Strategy, metaclass=_MetaPluginStrategy):
     INTERFACE_VERSION: ClassVar[int] = INTERFACE_VERSION
     uses_clusters: ClassVar[bool] = True
     uses_cascade: ClassVar[bool] = False
+    decide_independent_of_fills: ClassVar[bool] = False
     timeframes: ClassVar[tuple[str, ...]] = ()
 
     # -- feeds of a portfolio and of slower timeframes -------------------------------------

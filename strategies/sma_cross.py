@@ -25,6 +25,7 @@ class SmaCross(backtest.Strategy):
     """
 
     uses_clusters = False
+    decide_independent_of_fills = True  # orders on crossings only, whatever the position
     params = (("fast", 10), ("slow", 30), ("exposure", 1.0), ("allow_short", False))
     positive_params = ("fast", "slow")
 

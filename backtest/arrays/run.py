@@ -198,6 +198,9 @@ def run_arrays(
         "tiers": {config.symbol: snapshot_name(tiers)},
         "funding_settlements": _funding_settlements(frame),
         "engine": "array",
+        "decide_independent_of_fills": bool(
+            getattr(strategy_class, "decide_independent_of_fills", False)
+        ),
         "bars": len(tables["equity"]),
     }
     heatmap_frame = pd.DataFrame()

@@ -2,10 +2,10 @@
 
 :func:`run_warnings` reads a :class:`~backtest.results.Results` (and its metrics) and returns one
 sentence per gap: no funding series for the run's bars or for one symbol of a portfolio
-(funding not charged), ``until`` past
-the stored data (the range actually used), annualised figures left out of a short run, and
-orders the broker refused.  The console prints them after a run and the report shows them at
-the top.
+(funding not charged), ``until`` past the stored data (the range actually used), annualised
+figures left out of a short run, orders the broker refused, and array runs whose decisions
+could not see a refusal or a liquidation.  The console prints them after a run and the report
+shows them at the top.
 """
 
 from __future__ import annotations
@@ -16,6 +16,10 @@ from typing import Any
 import pandas as pd
 
 from backtest.report.metrics import EXTRAPOLATED_METRICS, MIN_ANNUALISED_DAYS
+
+
+def _rows(table: Any) -> int:
+    return 0 if table is None else len(table)
 
 
 def _stamp(moment: Any) -> str:
@@ -50,6 +54,16 @@ def run_warnings(results: Any, metrics: Mapping[str, Any] | None = None) -> list
                 f"no funding series covers {', '.join(unfunded)} in this run: funding was not "
                 "charged on those positions (the account's Funding PnL leaves them out); "
                 "download their funding history"
+            )
+    if meta.get("engine") == "array" and not meta.get("decide_independent_of_fills", True):
+        refused = _rows(getattr(results, "rejected", None))
+        liquidated = _rows(getattr(results, "liquidations", None))
+        if refused or liquidated:
+            warnings.append(
+                f"array engine: {refused} refused order(s) and {liquidated} liquidation(s); "
+                "the strategy's decide chose its targets before the run and carried on as if "
+                "its positions stood, where next() would have seen them: compare with "
+                "--engine event"
             )
     index = equity.index if isinstance(equity.index, pd.DatetimeIndex) else None
     until = config.get("until")

@@ -369,3 +369,32 @@ def test_bar_date_numbers_equal_backtraders_date_numbers_bit_for_bit():
     assert np.array_equal(bar_date_numbers(odd), date_numbers(odd))
     naive = on_minutes.tz_localize(None)
     assert np.array_equal(bar_date_numbers(naive), date_numbers(on_minutes))
+
+
+def test_an_array_run_that_saw_a_liquidation_warns_unless_decide_ignores_fills():
+    from backtest.report.realism import run_warnings
+
+    config = RunConfig(
+        strategy="CascadeBreakout",
+        params={"min_risk": 1.0, "proximity": 0.02, "exposure": 60.0},
+        leverage=75.0,
+        cash=1_000.0,
+    )
+    arrays = run_arrays(config)
+    event = run(config)
+    assert len(arrays.liquidations) > 0
+    warning = [text for text in run_warnings(arrays) if text.startswith("array engine")]
+    assert len(warning) == 1 and f"{len(arrays.liquidations)} liquidation" in warning[0]
+    assert not any(text.startswith("array engine") for text in run_warnings(event))
+    # the warning is not idle: here the forms really part ways after the liquidations
+    assert not event.orders.equals(arrays.orders)
+    # SmaCross decides on crossings whatever its position: equal forms, no warning
+    liquidated = run_arrays(
+        RunConfig(strategy="SmaCross", params={"exposure": 60.0}, leverage=75.0, cash=1_000.0)
+    )
+    assert len(liquidated.liquidations) > 0
+    assert not any(text.startswith("array engine") for text in run_warnings(liquidated))
+    # nothing refused or liquidated: nothing to say
+    assert not any(
+        text.startswith("array engine") for text in run_warnings(run_arrays(RunConfig()))
+    )
