@@ -304,3 +304,16 @@ def test_cluster_fade_on_a_year_of_minutes(year_of_minutes):
     event, arrays = both(config, data=year_of_minutes)
     assert len(event.orders) > 1_000 and len(event.funding) > 0
     assert_same_results(event, arrays)
+
+
+@pytest.mark.slow
+def test_cascade_breakout_on_a_year_of_minutes(year_of_minutes):
+    config = RunConfig(
+        strategy="CascadeBreakout",
+        timeframe="1m",
+        params={"min_risk": 1.0, "proximity": 0.02},
+        slippage=0.0002,
+    )
+    event, arrays = both(config, data=year_of_minutes)
+    assert len(event.orders) > 100 and len(event.funding) > 0
+    assert_same_results(event, arrays)
