@@ -34,6 +34,7 @@ that keeps backtrader's order matching and replaces the accounting with a perpet
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -668,8 +669,12 @@ class PerpetualBroker(bt.brokers.BackBroker):
         cash: float | None = None,
         position: Any = None,
         dtcoc: Any = None,
-    ) -> float | None:
-        """Backtrader's fill hook: a margin check at submission (ago None) or a real fill."""
+    ) -> tuple[float, bool] | None:
+        """Backtrader's fill hook: a margin check at submission (ago None) or a real fill.
+
+        At submission it returns ``(cash left, accepted)`` (:meth:`_submission_cash`), which
+        only :meth:`check_submitted` asks for.
+        """
         if ago is not None and price is None:
             return None
         if self.p.filler is None or ago is None:
@@ -696,51 +701,45 @@ class PerpetualBroker(bt.brokers.BackBroker):
         the position and of the cash: each order as if every order before it had filled.  For
         orders that are alternatives of each other — the members of one OCO group, or the
         children of one bracket (its stop and its take-profit) — only one can fill, so each is
-        checked against the position and cash as they are before any of them fills (after the
-        orders that precede the group, such as the bracket's parent).  A take-profit is then
-        checked as the close it is, not as a new position opened after its stop closed the
-        position, and is not refused for margin (which would cancel its stop too).  The
-        orders after the group are checked against the outcome of the group's accepted
-        member that leaves the least cash.  Orders outside such groups are checked exactly as
-        backtrader does.
+        checked against the position and cash as they are when it comes up, without its
+        siblings (after the orders that precede it, such as the bracket's parent).  A
+        take-profit is then checked as the close it is, not as a new position opened after
+        its stop closed the position, and is not refused for margin (which would cancel its
+        stop too).  Once the group's last member is checked, the orders after it see the
+        outcome of the accepted member that leaves the least cash.  Orders outside such groups
+        are checked exactly as backtrader does.
         """
         submitted = self.submitted
-        members: dict[tuple[str, int], int] = {}
-        for order in submitted:
-            key = self._alternatives_key(order)
-            members[key] = members.get(key, 0) + 1
-        remaining = dict(members)
+        remaining = Counter(self._alternatives_key(order) for order in submitted)
         cash = self.cash
         positions: dict[Any, Any] = {}
-        # Per group: the cash and positions before its first member, the worst accepted outcome.
-        groups: dict[tuple[str, int], list[Any]] = {}
+        # Per group seen so far: the accepted member that leaves the least cash, as
+        # (cash change, data, position after it), or None while none is accepted.
+        worst: dict[tuple[str, int], tuple[float, Any, Any] | None] = {}
         while submitted:
             order = submitted.popleft()
             if self._take_children(order) is None:  # a child whose parent is gone: rejected
                 continue
             key = self._alternatives_key(order)
-            if members[key] > 1:
-                group = groups.get(key)
-                if group is None:
-                    before = {data: position.clone() for data, position in positions.items()}
-                    group = groups[key] = [cash, before, None]
-                own = {data: position.clone() for data, position in group[1].items()}
-                position = own.setdefault(order.data, self.positions[order.data].clone())
-                outcome = self._execute(order, cash=group[0], position=position)
-                if outcome >= 0.0 and (group[2] is None or outcome < group[2][0]):
-                    group[2] = (outcome, own)
+            current = positions.get(order.data)
+            if current is None:
+                current = positions[order.data] = self.positions[order.data].clone()
+            if remaining[key] > 1 or key in worst:  # one of several alternatives
+                position = current.clone()
+                after, accepted = self._execute(order, cash=cash, position=position)
+                chosen = worst.setdefault(key, None)
+                if accepted and (chosen is None or after - cash < chosen[0]):
+                    worst[key] = (after - cash, order.data, position)
                 remaining[key] -= 1
-                if not remaining[key]:  # the group's last member: later orders see its outcome
-                    cash, positions = group[2] if group[2] is not None else group[:2]
-                if outcome >= 0.0:
-                    self.submit_accept(order)
-                    continue
+                if not remaining[key] and worst[key] is not None:  # the last one: apply it
+                    change, data, position = worst[key]
+                    cash += change
+                    positions[data] = position
             else:
-                position = positions.setdefault(order.data, self.positions[order.data].clone())
-                cash = self._execute(order, cash=cash, position=position)
-                if cash >= 0.0:
-                    self.submit_accept(order)
-                    continue
+                cash, accepted = self._execute(order, cash=cash, position=current)
+            if accepted:
+                self.submit_accept(order)
+                continue
             order.margin()
             self.notify(order)
             self._ococheck(order)
@@ -768,11 +767,13 @@ class PerpetualBroker(bt.brokers.BackBroker):
 
     def _submission_cash(
         self, order: Any, size: float, price: float, cash: float, position: Any
-    ) -> float:
-        """Cash left after ``order`` fills at ``price`` (negative: refuse it for margin).
+    ) -> tuple[float, bool]:
+        """Cash left after ``order`` fills at ``price``, and whether the order is accepted.
 
-        Only the opening part needs margin: an order that only reduces or closes the position
-        is never refused (the cash it leaves counts as 0 when the account is underwater).
+        Only the opening part needs margin: an order that opens nothing (a reduce or a close)
+        is accepted even when the account is underwater (unrealised loss beyond the free
+        balance), as an exchange accepts reduce-only orders; the cash it leaves, below zero
+        then, is what the next order of the batch is checked against.
         """
         state = self._state(order.data)
         comminfo = state.comminfo
@@ -791,7 +792,7 @@ class PerpetualBroker(bt.brokers.BackBroker):
             refusal = self._leverage_refusal(state, leverage, notional)
             if refusal:
                 order.addinfo(reject_reason=refusal)
-                return -1.0
+                return -1.0, False
             available = cash
             cash -= comminfo.getoperationcost(opened, price) / leverage
             cash -= comminfo.trading_fee(opened, price, maker=maker)
@@ -801,11 +802,7 @@ class PerpetualBroker(bt.brokers.BackBroker):
                         abs(opened) * comminfo.p.mult * price, leverage, available - cash, available
                     )
                 )
-        elif cash < 0.0:
-            # A reduce or close needs no margin: accepted even when the account is underwater
-            # (unrealised loss beyond the free balance), as an exchange accepts reduce-only orders.
-            cash = 0.0
-        return cash
+        return cash, cash >= 0.0 or not opened
 
     def _fill(
         self,

@@ -119,6 +119,17 @@ def test_backtraders_cumulative_check_refused_the_take_profit_and_lost_the_stop(
     # The old behaviour, for the record: the take-profit refused for margin cancels the stop,
     # so the fall to 92 is not exited.
     monkeypatch.setattr(PerpetualBroker, "check_submitted", bt.brokers.BackBroker.check_submitted)
+    execute = PerpetualBroker._execute
+
+    def cash_only(self, order, ago=None, price=None, cash=None, position=None, dtcoc=None):
+        # backtrader's check reads one number: the cash left, negative to refuse
+        outcome = execute(self, order, ago, price, cash, position, dtcoc)
+        if ago is not None:
+            return outcome
+        left, accepted = outcome
+        return left if accepted else -1.0
+
+    monkeypatch.setattr(PerpetualBroker, "_execute", cash_only)
     results = _run(_frame(frame_factory, "down"), "oco-later", btc_tiers)
     assert results.orders["size"].tolist() == [SIZE]
     assert results.equity["position_size"].iloc[-1] == SIZE
@@ -153,3 +164,25 @@ def test_a_reduce_is_accepted_when_the_account_is_underwater(frame_factory, run_
     assert results.rejected.empty
     assert results.orders["size"].tolist() == [19.0, 1.0]
     assert results.equity["position_size"].iloc[-1] == 18.0
+
+
+def test_a_batch_after_an_underwater_reduce_is_checked_against_the_real_cash(
+    frame_factory, run_script
+):
+    # Cash −102 at the close 92 (as above).  The reduce (sell 1) is accepted and leaves −52,
+    # not 0.  The flip after it (sell 38: close the rest, which the submission check credits
+    # with the position's 950 of margin, and open a short of 20 at 92, 920 of margin) then
+    # leaves −22 and is refused at submission, at the price it was sent at (92).  Counting the
+    # reduce's cash as 0 accepted it there (30 left), and the fill refused it at bar 3's open
+    # (93) instead.
+    frame = frame_factory([100.0, 100.0, 92.0, 93.0, 93.0], opens=[100.0, 100.0, 100.0, 93.0, 93.0])
+    script = {
+        0: [("buy", {"size": 19.0})],
+        2: [("sell", {"size": 1.0}), ("sell", {"size": 38.0})],
+    }
+    results = run_script(frame, script, cash=1_000.0, leverage=2.0)
+    assert results.orders["size"].tolist() == [19.0, 1.0]
+    rejected = results.rejected
+    assert rejected["size"].tolist() == [38.0] and rejected["price"].tolist() == [92.0]
+    assert "needs 920.00" in rejected["reason"].iloc[0]
+    assert "898.00 available" in rejected["reason"].iloc[0]
