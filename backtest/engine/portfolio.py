@@ -131,6 +131,13 @@ def run_portfolio(
         from backtest.plugins import resolve_strategy
 
         strategy_class = resolve_strategy(config.strategy)
+    from backtest.strategy import has_event_form
+
+    if not has_event_form(strategy_class):
+        raise ConfigError(
+            f"strategy {strategy_class.__name__} has only an array form (decide), which decides "
+            "for one symbol; a portfolio needs next(): run one symbol, or add next()"
+        )
     frames: dict[str, pd.DataFrame] = {}
     warmups: dict[str, pd.DataFrame | None] = {}
     warmup_info: dict[str, Any] = {}

@@ -398,3 +398,21 @@ def test_an_array_run_that_saw_a_liquidation_warns_unless_decide_ignores_fills()
     assert not any(
         text.startswith("array engine") for text in run_warnings(run_arrays(RunConfig()))
     )
+
+
+def test_an_array_only_plugin_is_refused_for_a_portfolio_rather_than_trading_one_symbol():
+    class LongOnly(backtest.Strategy):
+        uses_clusters = False
+
+        @classmethod
+        def decide(cls, bars, params):
+            target = np.full(len(bars), np.nan)
+            target[0] = 1.0
+            return target
+
+    config = RunConfig(strategy="LongOnly", symbol=["BTC/USDT:USDT", "ETH/USDT:USDT"], **SHORT)
+    with pytest.raises(ConfigError, match=r"only an array form .* a portfolio needs next"):
+        run(config, strategy_class=LongOnly)
+    # one symbol is fine on either engine
+    single = RunConfig(strategy="LongOnly", **SHORT)
+    assert len(run(single, strategy_class=LongOnly).orders) == 1
