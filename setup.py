@@ -97,7 +97,7 @@ setup(
         "plotly>=5.20",
         "tqdm>=4.66",
         "dask[distributed]>=2024.1",
-        "optuna>=3.6",
+        "optuna>=5.0",
         "scipy>=1.11",
     ],
     extras_require={

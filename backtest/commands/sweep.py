@@ -189,7 +189,7 @@ def build_spec(args: argparse.Namespace) -> Any:
     from backtest.plugins import resolve_strategy
     from backtest.sweep.constraints import Constraints
     from backtest.sweep.driver import SweepSpec
-    from backtest.sweep.engines import choose_engine, sweep_portfolio
+    from backtest.sweep.engines import choose_engine, sweep_portfolio, sweep_single
     from backtest.sweep.grid import (
         build_axes,
         grid_from_table,
@@ -223,7 +223,10 @@ def build_spec(args: argparse.Namespace) -> Any:
         value for axis in _axes_of(axes, search) if axis.field == "symbol" for value in axis.values
     ]
     engine = choose_engine(
-        args.engine, strategy_class, portfolio=sweep_portfolio(settings, symbols)
+        args.engine,
+        strategy_class,
+        portfolio=sweep_portfolio(settings, symbols),
+        single=sweep_single(settings, symbols),
     )
     return SweepSpec(
         base=settings,

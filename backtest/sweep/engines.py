@@ -76,14 +76,27 @@ def is_portfolio(symbol: Any) -> bool:
 
 
 def sweep_portfolio(base: Mapping[str, Any], symbol_values: Sequence[Any] = ()) -> bool:
-    """Whether any run of a sweep is a portfolio (the base symbol or a ``symbol`` axis)."""
-    return is_portfolio(base.get("symbol")) or any(is_portfolio(value) for value in symbol_values)
+    """Whether any run of a sweep is a portfolio (the ``symbol`` axis, else the base symbol)."""
+    return any(is_portfolio(value) for value in (symbol_values or [base.get("symbol")]))
+
+
+def sweep_single(base: Mapping[str, Any], symbol_values: Sequence[Any] = ()) -> bool:
+    """Whether any run of a sweep trades one symbol (the ``symbol`` axis, else the base)."""
+    return any(not is_portfolio(value) for value in (symbol_values or [base.get("symbol")]))
 
 
 def choose_engine(
-    requested: str, strategy_class: type | None, *, portfolio: bool = False
+    requested: str,
+    strategy_class: type | None,
+    *,
+    portfolio: bool = False,
+    single: bool | None = None,
 ) -> EngineChoice:
     """The engine for a sweep of ``strategy_class`` (see the module docstring).
+
+    ``portfolio``/``single``: whether some runs trade several symbols / one symbol (``single``
+    defaults to ``not portfolio``); with both and an array form, ``auto`` uses each engine
+    where it can.
 
     Raises
     ------
@@ -101,6 +114,14 @@ def choose_engine(
         why = "--engine array" if requested == ARRAY else "auto"
         return EngineChoice(
             ARRAY, f"{why}: {name} has an array form and every run trades one symbol"
+        )
+    if single is None:
+        single = not portfolio
+    if array_form and single and requested == AUTO:  # a symbol axis mixing both kinds
+        return EngineChoice(
+            f"{ARRAY} and {EVENT}",
+            f"auto: {name} has an array form: array for the one-symbol runs, event for the "
+            "portfolio runs",
         )
     if not available:
         reason = "the array path (backtest.arrays.run_arrays) is not installed"

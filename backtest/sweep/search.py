@@ -27,7 +27,7 @@ Determinism
 Constraints
     ``--min-trades`` and ``--max-drawdown`` (:mod:`backtest.sweep.constraints`) are given to
     Optuna as the trial's constraint values (the ``constraints:NAME`` system attributes that
-    ``Trial.set_constraint`` writes, Optuna >= 4.0): the TPE sampler ranks infeasible trials
+    ``Trial.set_constraint`` writes, Optuna >= 5.0): the TPE sampler ranks infeasible trials
     below every feasible one when it splits good from bad trials.  The random sampler ignores
     them (it does not learn), but the table still flags those runs and never ranks them first.
 """
@@ -340,7 +340,9 @@ def ask_batch(
 
     A fresh in-memory study is filled with ``history`` (complete trials with their objective
     and constraint values, failed ones as FAIL) and asked through a sampler seeded with
-    ``seed``: the same history and seed give the same trials.
+    ``seed``: the same history and seed give the same trials.  A random search's draws do not
+    depend on the history, so its study is left empty (filling it would cost time growing with
+    the square of the trial count).
     """
     import optuna
     from optuna.trial import TrialState, create_trial
@@ -366,7 +368,7 @@ def ask_batch(
             )
             for told in history
         ]
-        if trials:
+        if trials and spec.method != RANDOM:  # random draws do not depend on the history
             study.add_trials(trials)
         asked: list[dict[str, Any]] = []
         for _ in range(count):

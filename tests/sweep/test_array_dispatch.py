@@ -75,6 +75,20 @@ def test_without_the_array_package_sweeps_use_the_event_engine(monkeypatch):
     assert choice.engine == "event" and "not installed" in choice.reason
 
 
+def test_a_symbol_axis_mixing_one_symbol_and_portfolios_says_both_engines(fake_arrays):
+    fake_arrays("ToyCross")
+    values = ["BTC/USDT:USDT", "BTC/USDT:USDT,ETH/USDT:USDT"]
+    base = {"symbol": "BTC/USDT:USDT,ETH/USDT:USDT"}
+    assert engines.sweep_portfolio(base, values) and engines.sweep_single(base, values)
+    assert not engines.sweep_single(base)  # the axis overrides the base symbol
+    mixed = engines.choose_engine("auto", TOY, portfolio=True, single=True)
+    assert mixed.engine == "array and event" and "event for the portfolio runs" in mixed.reason
+    only = engines.choose_engine("auto", TOY, portfolio=True, single=False)
+    assert only.engine == "event"
+    with pytest.raises(ConfigError, match="--engine array: portfolio"):
+        engines.choose_engine("array", TOY, portfolio=True, single=True)
+
+
 def test_portfolio_detection():
     assert engines.sweep_portfolio({"symbol": "BTC/USDT:USDT,ETH/USDT:USDT"})
     assert engines.sweep_portfolio({"symbol": "BTC/USDT:USDT"}, ["BTC/USDT:USDT", ["A", "B"]])
