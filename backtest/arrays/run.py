@@ -32,7 +32,6 @@ from backtest.strategy import (
     array_params,
     call_decide,
     has_array_form,
-    map_overrides_for,
 )
 
 #: The run's own steps (shown by ``-v``), as for the event engine.
@@ -216,20 +215,14 @@ def run_arrays(
 def _heatmap_params(
     config: RunConfig, strategy_class: type, params: Any, frame: pd.DataFrame, tiers: Any
 ) -> dict[str, Any]:
-    """The map parameters the event runner's heatmap uses (``runner._map_params``)."""
-    from backtest.engine.venues import attach_map_defaults
+    """The map parameters the event runner's heatmap uses (``runner._map_params``).
 
-    map_params = dict(attach_map_defaults(_Holder(), config, tiers, frame) or {})
-    map_params.update(config.map_params or {})
-    map_params.update(map_overrides_for(strategy_class, params))
+    The strategy's map (:func:`effective_map_params`) without the cascade, which a heatmap
+    does not draw.
+    """
+    map_params = effective_map_params(config, strategy_class, params, frame, tiers)
     map_params.pop("cascade", None)
     return map_params
-
-
-class _Holder:
-    """Takes the ``map_defaults`` attribute attach_map_defaults sets on a feed."""
-
-    map_defaults: dict[str, Any]
 
 
 __all__ = ["ENGINE_CHOICES", "choose_engine", "has_array_form", "run_arrays"]
