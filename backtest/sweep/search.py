@@ -45,7 +45,7 @@ import numpy as np
 
 from backtest.errors import ConfigError
 from backtest.sweep.constraints import Constraints
-from backtest.sweep.grid import PERIOD, Axis, build_axes
+from backtest.sweep.grid import Axis, build_axes
 
 GRID, RANDOM, TPE = "grid", "random", "tpe"
 SEARCH_METHODS: tuple[str, ...] = (GRID, RANDOM, TPE)
@@ -55,6 +55,8 @@ DEFAULT_BATCH = 16
 MAX_TRIALS = 100_000
 #: The system attribute prefix Optuna's samplers read constraint values from.
 CONSTRAINT_PREFIX = "constraints:"
+#: Settings that hold dates: a list of them can be searched, a numeric range cannot.
+_DATE_SETTINGS = frozenset({"period", "since", "until"})
 
 _NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
 _RANGE = re.compile(rf"^\s*(?:(log)\s*:\s*)?({_NUMBER})\s*:\s*({_NUMBER})\s*$")
@@ -233,8 +235,11 @@ def build_search_axes(
     ranges: dict[str, tuple[bool, str, str]] = {}
     for name, values in grid.items():
         match = _RANGE.match(values[0]) if is_range(list(values)) else None
-        if match is not None:
-            ranges[name] = (match.group(1) is not None, match.group(2), match.group(3))
+        if match is None:
+            continue
+        if name in _DATE_SETTINGS:  # refused here, before the ends are read as dates
+            raise ConfigError(f"sweep axis {name}={values[0]}: dates cannot be a range")
+        ranges[name] = (match.group(1) is not None, match.group(2), match.group(3))
     to_convert = {
         name: [ranges[name][1], ranges[name][2]] if name in ranges else values
         for name, values in grid.items()
@@ -252,8 +257,6 @@ def build_search_axes(
             continue
         log, low_text, high_text = ranges[axis.name]
         written = f"{'log:' if log else ''}{low_text}:{high_text}"
-        if axis.target == PERIOD:
-            raise ConfigError(f"sweep axis {axis.name}={written}: dates cannot be a range")
         values = axis.values if len(axis.values) == 2 else (axis.values[0], axis.values[0])
         low, high = values
         if any(isinstance(end, bool) or not isinstance(end, int | float) for end in values):

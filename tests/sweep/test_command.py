@@ -180,3 +180,14 @@ def test_default_folder_is_the_same_for_the_same_sweep():
     assert first == default_folder(spec_for("-g", "band=0.02, 0.03"))
     assert first != default_folder(spec_for("-g", "band=0.02,0.04"))
     assert first.parent.name == "sweeps" and first.name.startswith("ClusterFade-")
+
+
+def test_the_commands_option_lists_agree_with_the_sweep_modules():
+    """The command keeps its own copies (so `sweep --help` imports little): they must agree."""
+    from backtest.commands import sweep as command
+    from backtest.sweep import engines, search
+
+    assert command.SEARCH_METHODS == (search.GRID, search.RANDOM, search.TPE)
+    assert command.ENGINES == (engines.AUTO, engines.EVENT, engines.ARRAY)
+    assert command.DEFAULT_BATCH == search.DEFAULT_BATCH
+    assert set(engines.ENGINES) == set(command.ENGINES)

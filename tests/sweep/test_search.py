@@ -90,6 +90,8 @@ def test_ranges_and_lists_become_optuna_distributions():
         ({"fast": ["0.5:3"]}, "fast"),
         ({"fraction": ["log:0:1"]}, "a log range must stay above 0"),
         ({"nonsense": ["1:2"]}, "neither a run setting nor"),
+        ({"since": ["1:2"]}, "since=1:2: dates cannot be a range"),
+        ({"until": ["log:1:9"]}, "dates cannot be a range"),
     ],
 )
 def test_bad_ranges_are_refused(grid, message):
@@ -347,6 +349,7 @@ def test_walk_forward_searches_each_training_window(base_settings, thread_client
         (["--search", "tpe", "-g", "band=0.01:0.05", "--max-drawdown", "0"], "--max-drawdown"),
         (["--search", "tpe", "-g", "band=0.01:0.05", "--heatmap", "band"], "--heatmap"),
         (["--search", "tpe"], "nothing to search"),
+        (["--search", "random", "-g", "since=1:2"], "dates cannot be a range"),
         (
             [
                 "-g",
