@@ -371,23 +371,6 @@ cdef void keep_market_orders(Book* book, Py_ssize_t source) noexcept nogil:
     book.pending_count = write
 
 
-cdef void remove_equal(Book* book, Order* order) noexcept nogil:
-    """``list.remove``: drop the first working order equal to ``order`` (by value)."""
-    cdef Py_ssize_t index, other
-    for index in range(book.pending_count):
-        if (
-            book.pending[index].remaining == order.remaining
-            and book.pending[index].created_size == order.created_size
-            and book.pending[index].created_price == order.created_price
-            and book.pending[index].reason == order.reason
-            and book.pending[index].kind == order.kind
-        ):
-            for other in range(index + 1, book.pending_count):
-                book.pending[other - 1] = book.pending[other]
-            book.pending_count -= 1
-            return
-
-
 cdef void update_liquidation(
     Book* book,
     const double[::1] floors,
@@ -511,12 +494,8 @@ cdef Check submission_check(
             out.notional = fabs(update.opened) * mult * price
     elif out.cash < 0.0:
         out.cash = 0.0  # a reduce or close needs no margin, even from an underwater account
-    if out.cash < 0.0 and not out.refused:
+    if out.cash < 0.0 and not out.refused:  # only an opening order gets here
         out.refused = REJECT_SUBMISSION
-        if not update.opened:
-            out.needed = 0.0
-            out.available = out.cash
-            out.notional = 0.0
     return out
 
 
@@ -912,8 +891,6 @@ cdef void run(
     cdef double price, exposure, wanted, current, difference, largest
     cdef double stop_level, profit_level, place_stop, place_profit
     cdef bint hit, sent, given, place
-    cdef int accepted_count
-    cdef Order accepted[2]
     cdef Order order
     cdef Check check
     cdef FundingRow* funding
@@ -993,45 +970,17 @@ cdef void run(
             ):
                 return
         if book.exit_count:
-            accepted_count = 0
+            # exits are whole-position closes checked before anything changes the position:
+            # the broker's check always accepts them (the twin says why)
             for exit_index in range(book.exit_count):
-                check = submission_check(
-                    book,
-                    book.exit_size[exit_index],
-                    book.exit_level[exit_index],
-                    book.taker_fee if book.exit_kind[exit_index] == FILL_STOP else book.maker_fee,
-                    caps,
-                    max_leverages,
-                )
-                if check.cash >= 0.0:
-                    order.remaining = book.exit_size[exit_index]
-                    order.created_size = book.exit_size[exit_index]
-                    order.created_price = book.exit_level[exit_index]
-                    order.reason = 0
-                    order.kind = book.exit_kind[exit_index]
-                    order.source = -1
-                    if push_pending(book, order):
-                        return
-                    accepted[accepted_count] = order
-                    accepted_count += 1
-                else:
-                    if add_rejection(
-                        book,
-                        rows,
-                        bar,
-                        book.exit_size[exit_index],
-                        book.exit_level[exit_index],
-                        check.refused,
-                        0,
-                        check.notional,
-                        check.needed,
-                        check.available,
-                    ):
-                        return
-                    # _ococheck: the refusal cancels the accepted stop
-                    while accepted_count:
-                        accepted_count -= 1
-                        remove_equal(book, &accepted[accepted_count])
+                order.remaining = book.exit_size[exit_index]
+                order.created_size = book.exit_size[exit_index]
+                order.created_price = book.exit_level[exit_index]
+                order.reason = 0
+                order.kind = book.exit_kind[exit_index]
+                order.source = -1
+                if push_pending(book, order):
+                    return
             book.exit_count = 0
         # 3. the fills of the working orders, oldest first
         if book.pending_count:

@@ -271,10 +271,11 @@ def simulate_reference(
        the price it was sent at: cash after closing (released margin minus fee) and opening
        (margin at leverage plus taker fee) must stay >= 0, and the tier table must allow the
        leverage for the position's notional; an order that only reduces or closes is always
-       accepted (the cash it leaves counts as 0 when negative).  Exit orders placed at the
-       previous close (a stop, a take-profit: alternatives of one OCO pair) are each checked
-       against the position and cash before either fills, at their level, with the taker
-       (stop) or maker (take-profit) fee; a refused take-profit cancels its accepted stop.
+       accepted (one order per bar here, so no later order of the batch sees the cash it
+       leaves).  Exit orders placed at the previous close (a stop, a take-profit:
+       alternatives of one OCO pair) close the whole position, which nothing has changed
+       since they were placed, so the broker's check, which needs no margin for a close,
+       always accepts them.
     3. *Fill* of the working orders in the order they were accepted: a market order at the
        open (slippage against the order); a stop when the open (a gap) or the bar's range
        reaches its level, at the open or at the level (slippage, taker fee); a take-profit
@@ -407,10 +408,8 @@ def simulate_reference(
                 notional = abs(opened) * mult * price
         elif check < 0.0:
             check = 0.0  # a reduce or close needs no margin, even from an underwater account
-        if check < 0.0 and not refused:
+        if check < 0.0 and not refused:  # only an opening order gets here
             refused = _REJECT_SUBMISSION
-            if not opened:
-                needed, available, notional = 0.0, check, 0.0
         return check, refused, notional, needed, available
 
     def fill(
@@ -595,20 +594,11 @@ def simulate_reference(
                     )
                 )
         if submitted_exits:
-            accepted: list[list[Any]] = []
+            # Exits are placed at a close as the whole position (``-pos_size``) and checked here,
+            # before anything can change it (funding moves no size; a gap liquidation cancels
+            # them): a close needs no margin, so the broker's check always accepts them.
             for size, level, kind in submitted_exits:
-                check, refused, notional, needed, available = submission_check(
-                    size, level, taker_fee if kind == _FILL_STOP else maker_fee
-                )
-                if check >= 0.0:
-                    order = [size, size, level, 0, kind]
-                    pending.append(order)
-                    accepted.append(order)
-                else:
-                    rejected.append((bar, size, level, refused, 0, notional, needed, available))
-                    for other in accepted:  # _ococheck: the refusal cancels the accepted stop
-                        pending.remove(other)
-                    accepted.clear()
+                pending.append([size, size, level, 0, kind])
             submitted_exits.clear()
         # 3. the fills of the working orders, oldest first: market orders at the open (moved
         # against the order by slippage), exits when the open or the range reaches the level.
