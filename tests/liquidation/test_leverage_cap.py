@@ -49,17 +49,17 @@ def test_factors_above_the_cap_equal_the_cap_factor():
     params = MapParams()
     cap = tiers.max_leverage_for_notional(min(params.position_notional, tiers.max_notional))
     longs, shorts = LiquidationMap(params, tiers=tiers, timeframe="5m").liquidation_factors()
-    at_cap = liquidation_factor(
-        "binance", "long", cap, notional=params.position_notional, tiers=tiers
-    )
+    options = {"notional": params.position_notional, "tiers": tiers}
+    capped = [leverage for leverage in params.leverages if leverage >= cap]
+    assert capped and len(capped) < len(params.leverages)
     for leverage, long, short in zip(params.leverages, longs, shorts, strict=True):
-        if leverage >= cap:
-            assert long == at_cap
-        else:
-            assert long == liquidation_factor(
-                "binance", "long", leverage, notional=params.position_notional, tiers=tiers
-            )
-        assert short > 1.0
+        taken = min(leverage, cap)
+        assert long == liquidation_factor("binance", "long", taken, **options)
+        assert short == liquidation_factor("binance", "short", taken, **options)
+        assert 0.0 < long < 1.0 < short
+    # the capped leverages share one level per side, the others keep their own
+    assert len(set(longs)) == len(params.leverages) - len(capped) + 1
+    assert len(set(shorts)) == len(params.leverages) - len(capped) + 1
 
 
 def test_capped_map_equals_the_map_runs_build_with_folded_leverages():
