@@ -248,11 +248,9 @@ class Strategy(bt.Strategy, metaclass=_MetaPluginStrategy):
             lines=lines,
         )
         params = types.SimpleNamespace(**dict(self.p._getkwargs()))
-        decisions = call_decide(type(self), bars, params)
-        self._targets = decisions.target.tolist()
-        self._labels = [decisions.reason_label(code) for code in range(len(decisions.reasons))]
-        self._codes = decisions.reason_codes().tolist()
-        self._stops, self._profits = (level.tolist() for level in decisions.levels())
+        from backtest.arrays.replay import ReplayDecisions
+
+        ReplayDecisions.load(self, call_decide(type(self), bars, params))
 
     # -- position helpers -----------------------------------------------------------------
     def liquidation_price(self, data: bt.AbstractDataBase | None = None) -> float:

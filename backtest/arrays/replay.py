@@ -52,6 +52,13 @@ class ReplayDecisions(Strategy):
                 f"ReplayDecisions needs decisions=Decisions(...), got {type(decisions).__name__}"
             )
         decisions.check(self.datas[0].buflen())
+        ReplayDecisions.load(self, decisions)
+
+    def load(self, decisions: Decisions) -> None:
+        """Keep ``decisions`` as the Python lists :meth:`next` reads bar by bar.
+
+        Also called, unbound, by :class:`backtest.Strategy` for array-only plugins.
+        """
         self._targets = decisions.target.tolist()
         self._labels = [decisions.reason_label(code) for code in range(len(decisions.reasons))]
         self._codes = decisions.reason_codes().tolist()
@@ -70,9 +77,7 @@ class ReplayDecisions(Strategy):
             wanted = self.equity() * exposure / price if price > 0.0 else 0.0
             side = 1 if wanted > 0.0 else -1 if wanted < 0.0 else 0
             sent = self.target_exposure(exposure, **extra) is not None
-        stops = getattr(self, "_stops", None)
-        if stops is not None:
-            ReplayDecisions._manage_exits(self, stops[bar], self._profits[bar], sent, side)
+        ReplayDecisions._manage_exits(self, self._stops[bar], self._profits[bar], sent, side)
 
     def _manage_exits(self, stop: float, profit: float, sent: bool, side: int) -> None:
         """Cancel, keep or place the stop and take-profit orders after this close's decision."""
