@@ -178,11 +178,6 @@ class SearchSpec:
         """Searched settings in order."""
         return [axis.name for axis in self.axes]
 
-    @property
-    def batches(self) -> int:
-        """Number of batches of :attr:`trials`."""
-        return math.ceil(self.trials / self.batch_size)
-
     def batch_counts(self) -> list[int]:
         """Trials in each batch (the last one may be smaller)."""
         counts = [self.batch_size] * (self.trials // self.batch_size)
