@@ -51,23 +51,14 @@ def bench_engine() -> types.ModuleType:
     return importlib.import_module("bench_engine")
 
 
-def sma(values: np.ndarray, window: int) -> np.ndarray:
-    """Simple moving average, NaN for the first ``window - 1`` bars."""
-    sums = np.cumsum(np.concatenate([[0.0], values]))
-    out = np.full(values.shape[0], np.nan)
-    out[window - 1 :] = (sums[window:] - sums[:-window]) / window
-    return out
-
-
 def crossover_decisions(close: np.ndarray) -> Decisions:
-    """1.0 when SMA(10) crosses above SMA(30), 0.0 when it crosses below, NaN elsewhere."""
-    fast, slow = sma(close, 10), sma(close, 30)
-    side = np.where(fast > slow, 1.0, 0.0)
-    side[np.isnan(slow)] = np.nan
+    """SmaCross's targets (1.0 on crossings above, 0.0 below, NaN elsewhere) for ``close``."""
+    from strategies.sma_cross import crossover
+
+    signal = crossover(np.ascontiguousarray(close, dtype=np.float64), 10, 30)
     target = np.full(close.shape[0], np.nan)
-    changed = np.zeros(close.shape[0], dtype=bool)
-    changed[1:] = (side[1:] != side[:-1]) & ~np.isnan(side[:-1])
-    target[changed] = side[changed]
+    target[signal > 0] = 1.0
+    target[signal < 0] = 0.0
     return Decisions.from_target(target)
 
 
