@@ -162,17 +162,9 @@ def effective_map_params(
 def _bar_seconds(frame: pd.DataFrame) -> float | None:
     """:func:`backtest.engine.indicators.clusters.feed_bar_seconds` for the run's feed."""
     from backtest.engine.feeds import date_numbers
-    from backtest.liquidation.heatmap import bar_hours
+    from backtest.engine.indicators.clusters import bar_seconds_of
 
-    attrs = frame.attrs or {}
-    if attrs.get("timeframe"):
-        return bar_hours(str(attrs["timeframe"])) * 3600.0
-    times = date_numbers(frame.index)
-    steps = np.diff(times[np.isfinite(times)])
-    steps = steps[steps > 0.0]
-    if steps.size:
-        return round(float(np.median(steps)) * 86_400.0, 3)
-    return None  # PerpData's default timeframe (days) tells nothing either
+    return bar_seconds_of(frame.attrs or {}, date_numbers(frame.index))
 
 
 def _map_tiers(frame: pd.DataFrame, warmup: pd.DataFrame | None, liquidation_map: Any) -> Any:
@@ -180,16 +172,8 @@ def _map_tiers(frame: pd.DataFrame, warmup: pd.DataFrame | None, liquidation_map
     import backtrader as bt
 
     from backtest.engine.feeds import date_numbers
-    from backtest.errors import ConfigError
-    from backtest.liquidation.tiers import load_tiers
+    from backtest.engine.indicators.clusters import map_tiers
 
-    params = liquidation_map.params
-    if liquidation_map.tiers is not None or params.venue != "binance":
-        return None
-    if params.maintenance_margin_rate is not None:
-        return None
-    attrs = frame.attrs or {}
-    symbol = attrs.get("symbol") or "BTC/USDT:USDT"
     at = None
     if warmup is not None and len(warmup):
         at = warmup.index[0].to_pydatetime()
@@ -197,10 +181,7 @@ def _map_tiers(frame: pd.DataFrame, warmup: pd.DataFrame | None, liquidation_map
         first = float(date_numbers(frame.index[:1])[0])
         if math.isfinite(first):
             at = bt.num2date(first)
-    try:
-        return load_tiers(symbol, at=at)
-    except ConfigError:
-        return load_tiers(at=at)
+    return map_tiers(liquidation_map, frame.attrs or {}, at)
 
 
 def _map_inputs(

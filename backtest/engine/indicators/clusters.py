@@ -64,15 +64,13 @@ def feed_bar_seconds(data: Any) -> float | None:
     """
     frame = getattr(getattr(data, "p", None), "dataname", None)
     attrs = getattr(frame, "attrs", None) or {}
-    if attrs.get("timeframe"):
-        return bar_hours(str(attrs["timeframe"])) * 3600.0
     datetimes = feed_line(data, "datetime")
+    times = None
     if datetimes is not None and isinstance(datetimes.array, array.array):
         times = np.asarray(datetimes.array, dtype=np.float64)
-        steps = np.diff(times[np.isfinite(times)])
-        steps = steps[steps > 0.0]
-        if steps.size:
-            return round(float(np.median(steps)) * 86_400.0, 3)
+    seconds = bar_seconds_of(attrs, times)
+    if seconds is not None:
+        return seconds
     seconds_per_unit = {
         bt.TimeFrame.Seconds: 1.0,
         bt.TimeFrame.Minutes: 60.0,
@@ -81,6 +79,44 @@ def feed_bar_seconds(data: Any) -> float | None:
     if seconds_per_unit is None:
         return None
     return seconds_per_unit * float(getattr(data, "_compression", 1) or 1)
+
+
+def bar_seconds_of(attrs: Mapping[str, Any], times: np.ndarray | None) -> float | None:
+    """Bar length in seconds from ``attrs["timeframe"]``, else the bars' median step.
+
+    ``times`` are backtrader date numbers; None when neither tells.  Shared by the feed
+    (:func:`feed_bar_seconds`) and the array path.
+    """
+    if attrs.get("timeframe"):
+        return bar_hours(str(attrs["timeframe"])) * 3600.0
+    if times is not None:
+        steps = np.diff(times[np.isfinite(times)])
+        steps = steps[steps > 0.0]
+        if steps.size:
+            return round(float(np.median(steps)) * 86_400.0, 3)
+    return None
+
+
+def map_tiers(liquidation_map: Any, attrs: Mapping[str, Any], at: Any) -> Any:
+    """The tiers ``LiquidationMap.run`` would choose: the symbol of ``attrs`` at ``at``.
+
+    BTC's when the symbol is unknown or has no bundled snapshot; None when the map needs no
+    tiers (another venue, an explicit maintenance rate) or brings its own.  Shared by the
+    feed (:func:`feed_tiers`) and the array path.
+    """
+    params = liquidation_map.params
+    if liquidation_map.tiers is not None or params.venue != "binance":
+        return None
+    if params.maintenance_margin_rate is not None:
+        return None
+    from backtest.liquidation.tiers import load_tiers
+
+    symbol = attrs.get("symbol") or "BTC/USDT:USDT"
+    try:
+        return load_tiers(symbol, at=at)
+    except ConfigError:
+        # Symbols without a bundled snapshot fall back to BTC's, as the map itself does.
+        return load_tiers(at=at)
 
 
 def feed_warmup(data: Any) -> Any:
@@ -100,16 +136,8 @@ def feed_tiers(data: Any, liquidation_map: Any) -> Any:
     ``attrs`` (BTC when unknown or without a bundled snapshot).  None when the map needs no
     tiers (another venue, an explicit maintenance rate) or brings its own.
     """
-    params = liquidation_map.params
-    if liquidation_map.tiers is not None or params.venue != "binance":
-        return None
-    if params.maintenance_margin_rate is not None:
-        return None
-    from backtest.liquidation.tiers import load_tiers
-
     frame = getattr(getattr(data, "p", None), "dataname", None)
     attrs = getattr(frame, "attrs", None) or {}
-    symbol = attrs.get("symbol") or "BTC/USDT:USDT"
     at = None
     datetimes = feed_line(data, "datetime")
     warmup = feed_warmup(data)
@@ -117,11 +145,7 @@ def feed_tiers(data: Any, liquidation_map: Any) -> Any:
         at = warmup.index[0].to_pydatetime()
     elif datetimes is not None and data.buflen() > 0 and math.isfinite(datetimes.array[0]):
         at = bt.num2date(datetimes.array[0])
-    try:
-        return load_tiers(symbol, at=at)
-    except ConfigError:
-        # Symbols without a bundled snapshot fall back to BTC's, as the map itself does.
-        return load_tiers(at=at)
+    return map_tiers(liquidation_map, attrs, at)
 
 
 class LiquidationClusters(bt.Indicator):
